@@ -1,0 +1,152 @@
+using Akka.Actor;
+using Connect.Actors.Protocol;
+using Connect.Tunnel.Frames;
+using Connect.Tunnel.Multiplexing;
+using Microsoft.Extensions.Logging;
+
+namespace Connect.Actors.Links;
+
+/// <summary>
+/// Represents one tunnel link to its session entity, wherever sharding placed it: attaches on start,
+/// re-attaches when the entity moves (hand-off, node crash), reports the link's load, and carries out the
+/// entity's lifecycle decisions (GOAWAY, close when drained). The bytes never pass through it.
+/// </summary>
+public sealed class LinkActor : ReceiveActor, IWithTimers
+{
+    private static readonly TimeSpan ReportDelay = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(5);
+
+    private readonly TunnelLink _link;
+    private readonly IActorRef _region;
+    private readonly string _node;
+    private readonly Func<IReadOnlyList<string>> _suggestedServers;
+    private readonly ILogger _logger;
+    private IActorRef? _entity;
+    private bool _goingAway;
+    private Action<TunnelMux>? _onStreamsChanged;
+    private Action<GoAwayInfo>? _onGoAway;
+
+    public LinkActor(TunnelLink link, IActorRef region, string node, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers)
+    {
+        _link = link;
+        _region = region;
+        _node = node;
+        _suggestedServers = suggestedServers;
+        _logger = loggers.CreateLogger<LinkActor>();
+
+        Receive<LinkAttached>(_ =>
+        {
+            if (!Sender.Equals(_entity))
+            {
+                if (_entity is not null)
+                {
+                    Context.Unwatch(_entity);
+                }
+                _entity = Sender;
+                Context.Watch(_entity);
+            }
+        });
+        Receive<Terminated>(t => t.ActorRef.Equals(_entity), _ =>
+        {
+            // The entity moved (hand-off) or its node died: attach to wherever it is re-created.
+            _entity = null;
+            _logger.LogInformation("session {SessionId}: entity of link {LinkId} stopped; re-attaching", _link.SessionId, _link.LinkId);
+            Attach();
+        });
+        Receive<LinkUnknown>(_ => Attach());
+        Receive<StreamsChanged>(_ =>
+        {
+            if (!Timers.IsTimerActive(nameof(ReportNow)))
+            {
+                Timers.StartSingleTimer(nameof(ReportNow), ReportNow.Instance, ReportDelay);
+            }
+            CloseIfDrained();
+        });
+        Receive<ReportNow>(_ => Report());
+        Receive<Heartbeat>(_ => Report());
+        Receive<GoAwayLink>(goAway =>
+        {
+            if (_link.Mux.GoAway(goAway.Code, goAway.Reason, _suggestedServers()))
+            {
+                _logger.LogInformation("session {SessionId}: link {LinkId} sent GOAWAY ({Code}: {Reason}) with {ActiveStreams} streams open", _link.SessionId, _link.LinkId, goAway.Code, goAway.Reason, _link.Mux.ActiveStreams);
+            }
+            _goingAway = true;
+            Report();
+            CloseIfDrained();
+        });
+        Receive<PeerGoingAway>(msg =>
+        {
+            _logger.LogInformation("session {SessionId}: agent sent GOAWAY on link {LinkId} ({Code}: {Reason})", _link.SessionId, _link.LinkId, msg.Info.Code, msg.Info.Reason);
+            _goingAway = true;
+            Report();
+        });
+        Receive<LinkClosed>(closed =>
+        {
+            _logger.LogInformation("session {SessionId}: link {LinkId} closed: {CloseInfo}", _link.SessionId, _link.LinkId, closed.Info);
+            _region.Tell(new DetachLink(_link.SessionId, _link.LinkId, closed.Info.ToString()));
+            Context.Stop(Self);
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(TunnelLink link, IActorRef region, string node, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers) =>
+        Akka.Actor.Props.Create(() => new LinkActor(link, region, node, suggestedServers, loggers));
+
+    private sealed record StreamsChanged
+    {
+        public static readonly StreamsChanged Instance = new();
+    }
+
+    private sealed record ReportNow
+    {
+        public static readonly ReportNow Instance = new();
+    }
+
+    private sealed record Heartbeat
+    {
+        public static readonly Heartbeat Instance = new();
+    }
+
+    private sealed record PeerGoingAway(GoAwayInfo Info);
+
+    private sealed record LinkClosed(LinkCloseInfo Info);
+
+    protected override void PreStart()
+    {
+        var self = Self;
+        _onStreamsChanged = _ => self.Tell(StreamsChanged.Instance);
+        _onGoAway = info => self.Tell(new PeerGoingAway(info));
+        _link.Mux.StreamsChanged += _onStreamsChanged;
+        _link.Mux.GoAwayReceived += _onGoAway;
+        _link.Mux.Closed.PipeTo(self, success: info => new LinkClosed(info), failure: e => new LinkClosed(new LinkCloseInfo(1011, e.Message, false)));
+        Timers.StartPeriodicTimer(nameof(Heartbeat), Heartbeat.Instance, HeartbeatInterval);
+        Attach();
+    }
+
+    protected override void PostStop()
+    {
+        _link.Mux.StreamsChanged -= _onStreamsChanged;
+        _link.Mux.GoAwayReceived -= _onGoAway;
+        if (!_link.Mux.IsClosed)
+        {
+            // Stopped with the node (not because the link ended): tell the agent to go elsewhere.
+            _ = _link.Mux.CloseAsync(CloseCodes.GoingAway, "server stopping");
+        }
+    }
+
+    private LinkLoad Load() => new(_link.Mux.ActiveStreams, _link.Mux.StreamsOpened, _link.Mux.BytesIn, _link.Mux.BytesOut, _goingAway || _link.Mux.IsGoingAway);
+
+    private void Attach() => _region.Tell(new AttachLink(_link.SessionId, _link.LinkId, Self, _node, _link.Since, Load()));
+
+    private void Report() => _region.Tell(new ReportLinkLoad(_link.SessionId, _link.LinkId, Load()));
+
+    private void CloseIfDrained()
+    {
+        if (_goingAway && _link.Mux.ActiveStreams == 0 && !_link.Mux.IsClosed)
+        {
+            _logger.LogInformation("session {SessionId}: link {LinkId} drained; closing", _link.SessionId, _link.LinkId);
+            _ = _link.Mux.CloseAsync(CloseCodes.GoingAway, "drained");
+        }
+    }
+}

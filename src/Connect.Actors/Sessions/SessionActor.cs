@@ -1,0 +1,239 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using Connect.Actors.Protocol;
+using Connect.Tunnel.Frames;
+using Microsoft.Extensions.Logging;
+
+namespace Connect.Actors.Sessions;
+
+/// <summary>
+/// The sharded entity for one tunnel session, and the authority for it: which links are attached (each on
+/// whatever node the agent reached), which link each new stream goes to, the session's limits and counters.
+/// It decides; it never touches a byte. Requests that arrive while no usable link is attached wait here,
+/// bounded by <see cref="SessionSettings.HoldTimeout"/>, and are granted as soon as one attaches.
+/// </summary>
+public sealed class SessionActor : ReceiveActor, IWithTimers
+{
+    private readonly string _sessionId;
+    private readonly SessionSettings _settings;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly string _node;
+    private readonly List<PendingOpen> _pending = [];
+    private SessionState _state = SessionState.Empty;
+
+    public SessionActor(string sessionId, SessionSettings settings, ILoggerFactory loggers, TimeProvider time)
+    {
+        _sessionId = sessionId;
+        _settings = settings;
+        _logger = loggers.CreateLogger<SessionActor>();
+        _time = time;
+        _node = Cluster.Get(Context.System).SelfAddress.ToString();
+        AwaitingLink();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string sessionId, SessionSettings settings, ILoggerFactory loggers, TimeProvider time) =>
+        Akka.Actor.Props.Create(() => new SessionActor(sessionId, settings, loggers, time));
+
+    private sealed record PendingOpen(OpenStream Request, IActorRef ReplyTo, DateTimeOffset Deadline);
+
+    private sealed record ExpirePending
+    {
+        public static readonly ExpirePending Instance = new();
+    }
+
+    private sealed record IdleCheck
+    {
+        public static readonly IdleCheck Instance = new();
+    }
+
+    protected override void PreStart()
+    {
+        using var scope = _logger.BeginScope(new Dictionary<string, object> { ["SessionId"] = _sessionId, ["Node"] = _node });
+        _logger.LogDebug("session {SessionId}: entity started on {Node}", _sessionId, _node);
+        ScheduleIdleCheck();
+    }
+
+    /// <summary>No usable link: stream requests wait for one.</summary>
+    private void AwaitingLink()
+    {
+        Common();
+        Receive<OpenStream>(open => Hold(open, Sender));
+    }
+
+    /// <summary>At least one usable link: stream requests are granted at once.</summary>
+    private void Active()
+    {
+        Common();
+        Receive<OpenStream>(open => Grant(open, Sender));
+    }
+
+    private void Common()
+    {
+        Receive<AttachLink>(attach =>
+        {
+            var known = _state.Links.ContainsKey(attach.LinkId);
+            _state = SessionDecisions.Attach(_state, attach);
+            Context.Watch(attach.Link);
+            Sender.Tell(new LinkAttached(_sessionId, attach.LinkId));
+            if (!known)
+            {
+                _logger.LogInformation("session {SessionId}: link {LinkId} attached on {LinkNode} ({LinkCount} links)", _sessionId, attach.LinkId, attach.Node, _state.Links.Count);
+            }
+            StateChanged();
+        });
+        Receive<DetachLink>(detach =>
+        {
+            if (_state.Links.TryGetValue(detach.LinkId, out var entry))
+            {
+                Context.Unwatch(entry.Link);
+                _state = SessionDecisions.Detach(_state, detach.LinkId);
+                _logger.LogInformation("session {SessionId}: link {LinkId} detached: {Reason}", _sessionId, detach.LinkId, detach.Reason);
+                StateChanged();
+            }
+        });
+        Receive<Terminated>(terminated =>
+        {
+            var before = _state.Links.Count;
+            _state = SessionDecisions.DetachActor(_state, terminated.ActorRef);
+            if (_state.Links.Count != before)
+            {
+                _logger.LogInformation("session {SessionId}: link actor {LinkActor} terminated; {LinkCount} links left", _sessionId, terminated.ActorRef.Path, _state.Links.Count);
+                StateChanged();
+            }
+        });
+        Receive<ReportLinkLoad>(report =>
+        {
+            if (!_state.Links.ContainsKey(report.LinkId))
+            {
+                Sender.Tell(new LinkUnknown(_sessionId, report.LinkId));
+                return;
+            }
+            _state = SessionDecisions.Report(_state, report.LinkId, report.Load);
+            StateChanged();
+        });
+        Receive<MoveSessionLinks>(move =>
+        {
+            _logger.LogInformation("session {SessionId}: moving {LinkCount} links: {Reason}", _sessionId, _state.Links.Count, move.Reason);
+            foreach (var link in _state.Links.Values)
+            {
+                link.Link.Tell(new GoAwayLink(GoAwayCode.Kicked, move.Reason));
+            }
+            Sender.Tell(Snapshot());
+        });
+        Receive<GetSession>(_ => Sender.Tell(Snapshot()));
+        Receive<ExpirePending>(_ => ExpireDue());
+        Receive<IdleCheck>(_ =>
+        {
+            if (_state.Links.IsEmpty && _pending.Count == 0)
+            {
+                _logger.LogDebug("session {SessionId}: no links and no requests for {IdleStopAfter}; stopping the entity", _sessionId, _settings.IdleStopAfter);
+                Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+            }
+        });
+    }
+
+    private void Grant(OpenStream open, IActorRef replyTo)
+    {
+        if (_state.EstimatedStreams >= _settings.MaxStreamsPerSession)
+        {
+            Refuse(replyTo, StreamRefusal.TooManyStreams, $"session '{_sessionId}' has reached its limit of {_settings.MaxStreamsPerSession} open streams");
+            return;
+        }
+        var link = SessionDecisions.PickLink(_state, open.ExcludeLinks);
+        if (link is null)
+        {
+            Hold(open, replyTo);
+            return;
+        }
+        _state = SessionDecisions.Granted(_state, link);
+        replyTo.Tell(new StreamGranted(_sessionId, link.LinkId, link.Link, link.Node));
+    }
+
+    private void Hold(OpenStream open, IActorRef replyTo)
+    {
+        if (_pending.Count >= _settings.MaxPendingOpens)
+        {
+            Refuse(replyTo, StreamRefusal.NoTunnel, $"session '{_sessionId}' has no connected agent and {_pending.Count} requests already waiting");
+            return;
+        }
+        _pending.Add(new PendingOpen(open, replyTo, _time.GetUtcNow() + _settings.HoldTimeout));
+        if (!Timers.IsTimerActive(nameof(ExpirePending)))
+        {
+            Timers.StartPeriodicTimer(nameof(ExpirePending), ExpirePending.Instance, TimeSpan.FromMilliseconds(200));
+        }
+    }
+
+    private void Refuse(IActorRef replyTo, StreamRefusal reason, string message)
+    {
+        _state = _state with { StreamsRefused = _state.StreamsRefused + 1 };
+        _logger.LogWarning("session {SessionId}: stream refused ({Refusal}): {Reason}", _sessionId, reason, message);
+        replyTo.Tell(new StreamRefused(_sessionId, reason, message));
+    }
+
+    private void ExpireDue()
+    {
+        var now = _time.GetUtcNow();
+        for (var i = _pending.Count - 1; i >= 0; i--)
+        {
+            if (_pending[i].Deadline <= now)
+            {
+                var expired = _pending[i];
+                _pending.RemoveAt(i);
+                var why = _state.Links.IsEmpty ? "has no connected agent" : "has no link that can take streams (all are going away)";
+                Refuse(expired.ReplyTo, StreamRefusal.NoTunnel, $"session '{_sessionId}' {why} (waited {_settings.HoldTimeout.TotalSeconds:0.#} s)");
+            }
+        }
+        if (_pending.Count == 0)
+        {
+            Timers.Cancel(nameof(ExpirePending));
+            ScheduleIdleCheck();
+        }
+    }
+
+    private void StateChanged()
+    {
+        var usable = SessionDecisions.PickLink(_state, ImmutableHashSet<string>.Empty) is not null;
+        if (usable)
+        {
+            Become(Active);
+            // Grant what waited; a request whose only candidates are excluded keeps waiting.
+            var waiting = _pending.ToList();
+            _pending.Clear();
+            foreach (var pending in waiting)
+            {
+                if (SessionDecisions.PickLink(_state, pending.Request.ExcludeLinks) is null)
+                {
+                    _pending.Add(pending);
+                }
+                else
+                {
+                    Grant(pending.Request, pending.ReplyTo);
+                }
+            }
+        }
+        else
+        {
+            Become(AwaitingLink);
+        }
+        if (_state.Links.IsEmpty)
+        {
+            ScheduleIdleCheck();
+        }
+    }
+
+    private void ScheduleIdleCheck() => Timers.StartSingleTimer(nameof(IdleCheck), IdleCheck.Instance, _settings.IdleStopAfter);
+
+    private SessionSnapshot Snapshot() => new(
+        _sessionId,
+        _node,
+        SessionDecisions.Activity(_state),
+        _state.Links.Values.OrderBy(l => l.Since).Select(l => new LinkSnapshot(l.LinkId, l.Node, l.Since, l.Load)).ToImmutableList(),
+        _pending.Count,
+        _state.StreamsGranted,
+        _state.StreamsRefused);
+}

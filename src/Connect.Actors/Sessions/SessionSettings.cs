@@ -1,0 +1,20 @@
+namespace Connect.Actors.Sessions;
+
+/// <summary>Policy of every session entity; bound from the <c>Connect:Sessions</c> configuration section.</summary>
+public sealed record SessionSettings
+{
+    /// <summary>How long a proxy request waits for an agent link before it gets "no connected agent".</summary>
+    public TimeSpan HoldTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>An entity with no link and no waiting request stops after this long (it is re-created on demand).</summary>
+    public TimeSpan IdleStopAfter { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Most streams one session may have open at once, over all its links.</summary>
+    public int MaxStreamsPerSession { get; init; } = 2000;
+
+    /// <summary>Most proxy requests that may wait for a link at once.</summary>
+    public int MaxPendingOpens { get; init; } = 1000;
+
+    /// <summary>Number of shards; fixed for the life of a cluster (about ten times the largest cluster).</summary>
+    public int ShardCount { get; init; } = 100;
+}

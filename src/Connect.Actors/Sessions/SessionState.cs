@@ -1,0 +1,68 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Connect.Actors.Protocol;
+
+namespace Connect.Actors.Sessions;
+
+/// <summary>One attached link as the entity sees it.</summary>
+public sealed record LinkEntry(string LinkId, IActorRef Link, string Node, DateTimeOffset Since, LinkLoad Load, int GrantsSinceReport)
+{
+    /// <summary>Streams the link has, counting grants it has not yet reported.</summary>
+    public int EstimatedStreams => Load.ActiveStreams + GrantsSinceReport;
+}
+
+/// <summary>The session entity's state; the decisions over it are pure functions in <see cref="SessionDecisions"/>.</summary>
+public sealed record SessionState(ImmutableDictionary<string, LinkEntry> Links, long StreamsGranted, long StreamsRefused)
+{
+    public static readonly SessionState Empty = new(ImmutableDictionary<string, LinkEntry>.Empty, 0, 0);
+
+    public int EstimatedStreams => Links.Values.Sum(l => l.EstimatedStreams);
+}
+
+/// <summary>The session's decisions, free of actors so tests can call them directly.</summary>
+public static class SessionDecisions
+{
+    /// <summary>The link a new stream goes to: not going away, not excluded, least loaded; newest wins a tie (it is where the agent moved to).</summary>
+    public static LinkEntry? PickLink(SessionState state, ImmutableHashSet<string> exclude) =>
+        state.Links.Values
+            .Where(l => !l.Load.GoingAway && !exclude.Contains(l.LinkId))
+            .OrderBy(l => l.EstimatedStreams)
+            .ThenByDescending(l => l.Since)
+            .FirstOrDefault();
+
+    public static SessionActivity Activity(SessionState state)
+    {
+        if (state.Links.IsEmpty)
+        {
+            return SessionActivity.Disconnected;
+        }
+        if (state.Links.Values.All(l => l.Load.GoingAway))
+        {
+            return SessionActivity.Draining;
+        }
+        return state.Links.Values.Any(l => l.Load.ActiveStreams > 0) ? SessionActivity.Busy : SessionActivity.Idle;
+    }
+
+    public static SessionState Attach(SessionState state, AttachLink attach) =>
+        state with
+        {
+            Links = state.Links.SetItem(attach.LinkId, new LinkEntry(attach.LinkId, attach.Link, attach.Node, attach.Since, attach.Load, 0)),
+        };
+
+    public static SessionState Detach(SessionState state, string linkId) => state with { Links = state.Links.Remove(linkId) };
+
+    public static SessionState DetachActor(SessionState state, IActorRef link) =>
+        state with { Links = state.Links.RemoveRange(state.Links.Values.Where(l => l.Link.Equals(link)).Select(l => l.LinkId).ToList()) };
+
+    public static SessionState Report(SessionState state, string linkId, LinkLoad load) =>
+        state.Links.TryGetValue(linkId, out var entry)
+            ? state with { Links = state.Links.SetItem(linkId, entry with { Load = load, GrantsSinceReport = 0 }) }
+            : state;
+
+    public static SessionState Granted(SessionState state, LinkEntry link) =>
+        state with
+        {
+            Links = state.Links.SetItem(link.LinkId, link with { GrantsSinceReport = link.GrantsSinceReport + 1 }),
+            StreamsGranted = state.StreamsGranted + 1,
+        };
+}

@@ -1,0 +1,111 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Connect.Actors.Links;
+using Connect.Actors.Protocol;
+using Connect.Tunnel.Frames;
+using Connect.Tunnel.Multiplexing;
+using Microsoft.Extensions.Logging;
+
+namespace Connect.Actors.Streams;
+
+/// <summary>Why the broker could not produce a stream.</summary>
+public enum BrokerFailure
+{
+    /// <summary>The session has no connected agent (within the hold time).</summary>
+    NoTunnel,
+    /// <summary>The session's stream limit is reached.</summary>
+    TooManyStreams,
+    /// <summary>The agent refused the OPEN (allow-list, target refused, DNS...); see <see cref="StreamBrokerException.OpenError"/>.</summary>
+    AgentRefused,
+    /// <summary>The session entity did not answer in time (cluster trouble, hand-off that did not finish).</summary>
+    Timeout,
+}
+
+/// <summary>A stream could not be opened; <see cref="Exception.Message"/> says why in words for the proxy's client.</summary>
+public sealed class StreamBrokerException(BrokerFailure failure, string message, OpenErrorCode? openError = null) : Exception(message)
+{
+    public BrokerFailure Failure { get; } = failure;
+
+    public OpenErrorCode? OpenError { get; } = openError;
+}
+
+/// <summary>Opens a stream on a link that lives on another node (the node-to-node data channel).</summary>
+public interface IRemoteStreamOpener
+{
+    Task<MuxStream> OpenAsync(string linkNode, string linkId, string target, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The data path's entry: asks the session entity (through the shard region) which link takes a new stream,
+/// then opens it there, in-process when the link is on this node or over the node channel otherwise.
+/// A link that turns out to be going away or gone is excluded and the entity is asked again, so requests
+/// that race a drain or a reconnect still succeed.
+/// </summary>
+public sealed class StreamBroker(IActorRef region, LinkRegistry links, string node, IRemoteStreamOpener? remote, TimeSpan askTimeout, ILogger<StreamBroker> logger)
+{
+    private const int MaxAttempts = 8;
+
+    public async Task<MuxStream> OpenAsync(string sessionId, string target, CancellationToken cancellationToken)
+    {
+        var exclude = ImmutableHashSet<string>.Empty;
+        for (var attempt = 1; ; attempt++)
+        {
+            object reply;
+            try
+            {
+                reply = await region.Ask<object>(new OpenStream(sessionId, target, node, exclude), askTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AskTimeoutException)
+            {
+                throw new StreamBrokerException(BrokerFailure.Timeout, $"session '{sessionId}' did not answer within {askTimeout.TotalSeconds:0} s");
+            }
+
+            if (reply is StreamRefused refused)
+            {
+                throw new StreamBrokerException(refused.Reason == StreamRefusal.TooManyStreams ? BrokerFailure.TooManyStreams : BrokerFailure.NoTunnel, refused.Message);
+            }
+            if (reply is not StreamGranted granted)
+            {
+                throw new InvalidOperationException($"unexpected reply {reply.GetType().Name} to OpenStream");
+            }
+
+            try
+            {
+                return await OpenOnLinkAsync(granted, target, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StreamOpenException e) when (e.Code is OpenErrorCode.GoingAway or OpenErrorCode.TooManyStreams && attempt < MaxAttempts)
+            {
+                // The link started draining or filled up between the grant and the OPEN: ask for another.
+                logger.LogDebug("session {SessionId}: link {LinkId} could not take a stream ({Code}); asking again", sessionId, granted.LinkId, e.Code);
+                exclude = exclude.Add(granted.LinkId);
+            }
+            catch (StreamOpenException e)
+            {
+                throw new StreamBrokerException(BrokerFailure.AgentRefused, e.Reason, e.Code);
+            }
+            catch (LinkGoneException) when (attempt < MaxAttempts)
+            {
+                exclude = exclude.Add(granted.LinkId);
+            }
+        }
+    }
+
+    private sealed class LinkGoneException : Exception;
+
+    private async Task<MuxStream> OpenOnLinkAsync(StreamGranted granted, string target, CancellationToken cancellationToken)
+    {
+        if (granted.LinkNode == node)
+        {
+            if (!links.TryGet(granted.LinkId, out var link) || link.Mux.IsClosed)
+            {
+                throw new LinkGoneException();
+            }
+            return await link.Mux.OpenStreamAsync(target, cancellationToken).ConfigureAwait(false);
+        }
+        if (remote is null)
+        {
+            throw new StreamOpenException(OpenErrorCode.GoingAway, $"link {granted.LinkId} is on {granted.LinkNode} and this node has no node channel");
+        }
+        return await remote.OpenAsync(granted.LinkNode, granted.LinkId, target, cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,73 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using Connect.Actors.Sessions;
+
+namespace Connect.Host.Configuration;
+
+/// <summary>The node's Akka.NET side: remoting, cluster membership and the session shard region.</summary>
+public static class AkkaSetup
+{
+    // Shutdown is driven by the host: drain (NodeLifecycle) first, then Akka's coordinated shutdown, then Kestrel.
+    // Durable DData keys are off: LightningDB 0.23.1 (the only one served) breaks durable storage, and sessions
+    // are re-established by their links, so nothing needs to survive a restart.
+    private const string Hocon = """
+        akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
+        akka.coordinated-shutdown.phases.cluster-sharding-shutdown-region.timeout = 20s
+        akka.cluster.sharding.distributed-data.durable.keys = []
+        akka.cluster.sharding.handoff-timeout = 20s
+        akka.remote.dot-netty.tcp.maximum-frame-size = 256000b
+        akka.cluster.log-info-verbose = off
+        """;
+
+    public static IServiceCollection AddConnectCluster(this IServiceCollection services, ConnectSettings settings)
+    {
+        var cluster = settings.Cluster;
+        services.AddAkka(cluster.SystemName, (builder, provider) =>
+        {
+            builder
+                .AddHocon(Hocon, HoconAddMode.Prepend)
+                .ConfigureLoggers(loggers =>
+                {
+                    loggers.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                    loggers.ClearLoggers();
+                    loggers.AddLoggerFactory();
+                })
+                .WithRemoting(new RemoteOptions
+                {
+                    HostName = settings.BindAddress,
+                    PublicHostName = settings.AdvertisedHost,
+                    Port = cluster.Port,
+                })
+                .WithClustering(new ClusterOptions
+                {
+                    SeedNodes = cluster.SeedNodes.Count > 0 ? cluster.SeedNodes.ToArray() : null,
+                    Roles = cluster.Roles.ToArray(),
+                })
+                .WithShardRegion<SessionRegion>(
+                    SessionRegion.TypeName,
+                    sessionId => SessionActor.Props(sessionId, settings.Sessions, provider.GetRequiredService<ILoggerFactory>(), provider.GetRequiredService<TimeProvider>()),
+                    new SessionMessageExtractor(settings.Sessions.ShardCount),
+                    new ShardOptions
+                    {
+                        StateStoreMode = StateStoreMode.DData,
+                        RememberEntities = false,
+                        // Sessions live as long as their links; the entity stops itself when it has neither links nor requests.
+                        ShouldPassivateIdleEntities = false,
+                    });
+            if (cluster.SeedNodes.Count == 0)
+            {
+                // No seeds: form a cluster of one (the embedded default and single-node tests).
+                builder.AddStartup((system, _) =>
+                {
+                    var self = Cluster.Get(system);
+                    self.Join(self.SelfAddress);
+                });
+            }
+        });
+        return services;
+    }
+}

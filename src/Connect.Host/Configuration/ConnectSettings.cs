@@ -1,0 +1,115 @@
+using Connect.Actors.Sessions;
+using Connect.Proxy.Configuration;
+
+namespace Connect.Host.Configuration;
+
+/// <summary>
+/// Everything a node is configured with, bound from the <c>Connect</c> section of appsettings.json,
+/// environment variables (<c>Connect__Proxy__Port=8080</c>) and the command line (<c>--proxy-port 8080</c>).
+/// </summary>
+public sealed class ConnectSettings
+{
+    public const string Section = "Connect";
+
+    /// <summary>The address every listener binds to; 127.0.0.1 by default so a development node is not exposed.</summary>
+    public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>How other nodes and agents reach this node (defaults to the bind address).</summary>
+    public string? PublicHost { get; set; }
+
+    public TunnelSettings Tunnel { get; set; } = new();
+
+    public ProxyListenerSettings Proxy { get; set; } = new();
+
+    public AdminSettings Admin { get; set; } = new();
+
+    public ClusterSettings Cluster { get; set; } = new();
+
+    public SessionSettings Sessions { get; set; } = new();
+
+    public AuthSettings Auth { get; set; } = new();
+
+    public DrainSettings Drain { get; set; } = new();
+
+    public string AdvertisedHost => string.IsNullOrWhiteSpace(PublicHost) ? BindAddress : PublicHost;
+}
+
+public sealed class TunnelSettings
+{
+    /// <summary>Port of the agents' WebSocket endpoint (<c>/v1/tunnel</c>); 0 picks a free port.</summary>
+    public int Port { get; set; } = 7070;
+
+    public int MaxStreamsPerLink { get; set; } = 1024;
+
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>Largest WebSocket message accepted from an agent.</summary>
+    public int MaxMessageSize { get; set; } = 1024 * 1024;
+}
+
+public sealed class ProxyListenerSettings
+{
+    /// <summary>Port of the HTTP forward proxy; 0 picks a free port.</summary>
+    public int Port { get; set; } = 7080;
+
+    public ProxyOptions Options { get; set; } = new();
+}
+
+public sealed class AdminSettings
+{
+    /// <summary>Port of the admin API and health endpoints (9110, as pbm uses); 0 picks a free port.</summary>
+    public int Port { get; set; } = 9110;
+}
+
+public sealed class ClusterSettings
+{
+    /// <summary>The actor system's name; every node of one cluster uses the same.</summary>
+    public string SystemName { get; set; } = "connect";
+
+    /// <summary>Akka.Remote port; 0 picks a free port (tests).</summary>
+    public int Port { get; set; } = 7090;
+
+    /// <summary>Seed node addresses (akka.tcp://connect@host:port). Empty: this node forms a cluster of its own.</summary>
+    public List<string> SeedNodes { get; set; } = [];
+
+    public List<string> Roles { get; set; } = [];
+
+    /// <summary>Port of the node-to-node data channel (Akka.Streams TCP); 0 picks a free port.</summary>
+    public int DataPort { get; set; } = 7091;
+}
+
+public sealed class AuthSettings
+{
+    /// <summary>Tokens for agents and proxy clients. Empty: development mode with <see cref="DevelopmentToken"/>.</summary>
+    public List<TokenEntry> Tokens { get; set; } = [];
+
+    /// <summary>The well-known development token accepted only while no tokens are configured. Not a secret.</summary>
+    public string DevelopmentToken { get; set; } = "dev-token-not-secret";
+
+    /// <summary>Development mode refuses to bind a non-loopback address unless this is set.</summary>
+    public bool AllowDevelopmentTokenOnNetwork { get; set; }
+}
+
+/// <summary>One credential: give either <see cref="Token"/> (hashed at start-up) or <see cref="Sha256"/> (hex of the token's SHA-256).</summary>
+public sealed class TokenEntry
+{
+    public string Name { get; set; } = "";
+
+    public string? Token { get; set; }
+
+    public string? Sha256 { get; set; }
+
+    /// <summary>Session name patterns this token may use (<c>*</c> wildcards), e.g. <c>team-a-*</c>.</summary>
+    public List<string> Sessions { get; set; } = ["*"];
+
+    /// <summary>"agent" (may attach links), "proxy" (may send proxy requests), or both.</summary>
+    public List<string> Scopes { get; set; } = ["agent", "proxy"];
+}
+
+public sealed class DrainSettings
+{
+    /// <summary>Streams still open this long after a drain starts are reset, counted and logged.</summary>
+    public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(60);
+}

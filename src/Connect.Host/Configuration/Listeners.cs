@@ -1,0 +1,65 @@
+using System.Net;
+using Connect.Host.Tunnels;
+using Connect.Proxy.Forwarding;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Connect.Host.Configuration;
+
+/// <summary>The node's three listeners, each tagged so requests can tell where they arrived; ports are read back after binding (port 0 in tests).</summary>
+public sealed class Listeners
+{
+    public const string Admin = "admin";
+
+    public ListenOptions? Tunnel { get; private set; }
+
+    public ListenOptions? Proxy { get; private set; }
+
+    public ListenOptions? AdminListener { get; private set; }
+
+    public int TunnelPort => Tunnel?.IPEndPoint?.Port ?? 0;
+
+    public int ProxyPort => Proxy?.IPEndPoint?.Port ?? 0;
+
+    public int AdminPort => AdminListener?.IPEndPoint?.Port ?? 0;
+
+    public void Configure(KestrelServerOptions kestrel, ConnectSettings settings, IServiceProvider services)
+    {
+        var address = IPAddress.Parse(settings.BindAddress);
+        // Absolute-form requests may carry a Host header that differs from the URL; the URL wins (RFC 9112 section 3.2.2).
+        kestrel.AllowHostHeaderOverride = true;
+        kestrel.Limits.MaxRequestLineSize = settings.Proxy.Options.MaxRequestLineBytes;
+        kestrel.Limits.MaxRequestHeadersTotalSize = settings.Proxy.Options.MaxRequestHeadBytes;
+        kestrel.Limits.RequestHeadersTimeout = settings.Proxy.Options.RequestHeadTimeout;
+        kestrel.Limits.MaxRequestBodySize = null; // bodies stream through; nothing is buffered.
+        kestrel.Limits.MinRequestBodyDataRate = null; // a slow upload is the target's business, bounded by credit windows.
+        kestrel.Limits.MinResponseDataRate = null;
+
+        kestrel.Listen(address, settings.Tunnel.Port, listen =>
+        {
+            Tunnel = listen;
+            listen.Protocols = HttpProtocols.Http1;
+            listen.Use(next => connection =>
+            {
+                connection.Items[ListenerKeys.Listener] = TunnelEndpoint.ListenerName;
+                return next(connection);
+            });
+        });
+        kestrel.Listen(address, settings.Proxy.Port, listen =>
+        {
+            Proxy = listen;
+            listen.Protocols = HttpProtocols.Http1;
+            // Resolved per connection (a singleton): the proxy's dependencies need the actor system, which starts after Kestrel is configured.
+            listen.Use(next => connection => services.GetRequiredService<ProxyConnectionMiddleware>().OnConnectionAsync(connection, next));
+        });
+        kestrel.Listen(address, settings.Admin.Port, listen =>
+        {
+            AdminListener = listen;
+            listen.Protocols = HttpProtocols.Http1;
+            listen.Use(next => connection =>
+            {
+                connection.Items[ListenerKeys.Listener] = Admin;
+                return next(connection);
+            });
+        });
+    }
+}

@@ -1,0 +1,148 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Hosting;
+using Connect.Actors.Links;
+using Connect.Actors.Sessions;
+using Connect.Actors.Streams;
+using Connect.Host.Configuration;
+using Connect.Host.Health;
+using Connect.Host.Security;
+using Connect.Host.Tunnels;
+using Connect.Proxy;
+using Connect.Proxy.Configuration;
+using Connect.Proxy.Forwarding;
+using Microsoft.Extensions.Options;
+
+namespace Connect.Host;
+
+/// <summary>Builds a Connect node: configuration, services, listeners and endpoints. Program.cs and the tests both use it.</summary>
+public static class ConnectNode
+{
+    /// <summary>Short command-line switches for the settings a user changes most.</summary>
+    private static readonly Dictionary<string, string> SwitchMappings = new()
+    {
+        ["--bind"] = "Connect:BindAddress",
+        ["--public-host"] = "Connect:PublicHost",
+        ["--tunnel-port"] = "Connect:Tunnel:Port",
+        ["--proxy-port"] = "Connect:Proxy:Port",
+        ["--admin-port"] = "Connect:Admin:Port",
+        ["--cluster-port"] = "Connect:Cluster:Port",
+        ["--data-port"] = "Connect:Cluster:DataPort",
+        ["--dev-token"] = "Connect:Auth:DevelopmentToken",
+        ["--drain-deadline"] = "Connect:Drain:Deadline",
+    };
+
+    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddCommandLine(ExpandSeeds(args), SwitchMappings);
+        if (overrides is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(overrides);
+        }
+        var settings = builder.Configuration.GetSection(ConnectSettings.Section).Get<ConnectSettings>() ?? new ConnectSettings();
+        Validate(settings);
+
+        var services = builder.Services;
+        services.Configure<ConnectSettings>(builder.Configuration.GetSection(ConnectSettings.Section));
+        services.AddSingleton(Options.Create(settings.Proxy.Options));
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(new TokenStore(settings.Auth));
+        services.AddSingleton<Connect.Proxy.Auth.IProxyAuthenticator>(sp => sp.GetRequiredService<TokenStore>());
+        services.AddSingleton<LinkRegistry>();
+        services.AddSingleton<NodeIdentity>();
+        services.AddSingleton<NodeLifecycle>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeLifecycle>());
+        services.AddSingleton(sp => new StreamBroker(
+            sp.GetRequiredService<IRequiredActor<SessionRegion>>().ActorRef,
+            sp.GetRequiredService<LinkRegistry>(),
+            Cluster.Get(sp.GetRequiredService<ActorSystem>()).SelfAddress.ToString(),
+            remote: null,
+            settings.Sessions.HoldTimeout + TimeSpan.FromSeconds(10),
+            sp.GetRequiredService<ILogger<StreamBroker>>()));
+        services.AddSingleton<ITunnelConnector, TunnelConnector>();
+        services.AddSingleton<ProxyMetrics>();
+        services.AddSingleton<ProxyGate>();
+        services.AddSingleton<ConnectTunneler>();
+        services.AddSingleton<UpstreamClients>();
+        services.AddSingleton<ProxyConnectionMiddleware>();
+        services.AddSingleton<Listeners>();
+        services.AddHostedService<IdentityService>();
+        services.AddConnectCluster(settings);
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Drain.Deadline + TimeSpan.FromSeconds(45));
+
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+            kestrel.ApplicationServices.GetRequiredService<Listeners>().Configure(kestrel, settings, kestrel.ApplicationServices));
+
+        var app = builder.Build();
+        app.UseWebSockets();
+        app.UseMiddleware<ForwardProxyMiddleware>();
+        app.MapTunnelEndpoint();
+        app.MapHealthEndpoints();
+        return app;
+    }
+
+    /// <summary>Fills in <see cref="NodeIdentity"/> once every listener is bound (StartedAsync runs after all hosted services started, Kestrel included).</summary>
+    private sealed class IdentityService(Listeners listeners, NodeIdentity identity, ActorSystem system, IOptions<ConnectSettings> options) : IHostedLifecycleService
+    {
+        public Task StartedAsync(CancellationToken cancellationToken)
+        {
+            var advertised = options.Value.AdvertisedHost;
+            var host = advertised.Contains(':') ? $"[{advertised}]" : advertised;
+            identity.Address = Cluster.Get(system).SelfAddress.ToString();
+            identity.TunnelUrl = $"ws://{host}:{listeners.TunnelPort}";
+            identity.ProxyUrl = $"http://{host}:{listeners.ProxyPort}";
+            identity.AdminUrl = $"http://{host}:{listeners.AdminPort}";
+            return Task.CompletedTask;
+        }
+
+        public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary>Turns repeated <c>--seed ADDR</c> into indexed configuration keys.</summary>
+    private static string[] ExpandSeeds(string[] args)
+    {
+        var result = new List<string>();
+        var seed = 0;
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--seed" && i + 1 < args.Length)
+            {
+                result.Add($"--Connect:Cluster:SeedNodes:{seed++}={args[++i]}");
+            }
+            else
+            {
+                result.Add(args[i]);
+            }
+        }
+        return result.ToArray();
+    }
+
+    private static void Validate(ConnectSettings settings)
+    {
+        if (!System.Net.IPAddress.TryParse(settings.BindAddress, out var bind))
+        {
+            throw new InvalidOperationException($"Connect:BindAddress '{settings.BindAddress}' is not an IP address");
+        }
+        foreach (var (name, port) in new[] { ("Tunnel", settings.Tunnel.Port), ("Proxy", settings.Proxy.Port), ("Admin", settings.Admin.Port), ("Cluster", settings.Cluster.Port) })
+        {
+            if (port is < 0 or > 65535)
+            {
+                throw new InvalidOperationException($"Connect:{name}:Port {port} is outside 0..65535");
+            }
+        }
+        if (settings.Auth.Tokens.Count == 0 && !System.Net.IPAddress.IsLoopback(bind) && !settings.Auth.AllowDevelopmentTokenOnNetwork)
+        {
+            throw new InvalidOperationException(
+                $"no tokens are configured (Connect:Auth:Tokens), so only the development token would protect this node, and it binds {settings.BindAddress}, not loopback. Configure tokens (see docs/SECURITY.md) or set Connect:Auth:AllowDevelopmentTokenOnNetwork=true.");
+        }
+    }
+}

@@ -1,0 +1,51 @@
+using Connect.Host;
+using Connect.Host.Configuration;
+using Connect.Host.Security;
+using Connect.Host.Tunnels;
+
+WebApplication app;
+try
+{
+    app = ConnectNode.Build(args);
+}
+catch (InvalidOperationException e)
+{
+    Console.Error.WriteLine($"connect-node: {e.Message}");
+    return 2;
+}
+
+app.Lifetime.ApplicationStarted.Register(() =>
+{
+    var node = app.Services.GetRequiredService<NodeIdentity>();
+    var tokens = app.Services.GetRequiredService<TokenStore>();
+    var settings = app.Configuration.GetSection(ConnectSettings.Section).Get<ConnectSettings>() ?? new ConnectSettings();
+    Console.WriteLine($"""
+
+        Connect node {node.Address} is running.
+          agents (tunnel):  {node.TunnelUrl}
+          proxy:            {node.ProxyUrl}
+          admin / health:   {node.AdminUrl}
+        """);
+    if (tokens.IsDevelopment)
+    {
+        var token = settings.Auth.DevelopmentToken;
+        Console.WriteLine($"""
+              DEVELOPMENT TOKEN (not a secret, accepted only because no tokens are configured): {token}
+              Try it:
+                connect-client --server {node.TunnelUrl} --session demo --token {token}
+                curl -x http://demo:{token}@{node.ProxyUrl["http://".Length..]} http://localhost:3000/
+
+            """);
+    }
+});
+
+try
+{
+    await app.RunAsync();
+}
+catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    Console.Error.WriteLine($"connect-node: {e.Message} Another process holds the port; pick others with --tunnel-port, --proxy-port, --admin-port, --cluster-port (0 = any free port).");
+    return 2;
+}
+return 0;

@@ -1,0 +1,161 @@
+using System.Net.WebSockets;
+using Akka.Actor;
+using Akka.Hosting;
+using Connect.Actors.Links;
+using Connect.Actors.Sessions;
+using Connect.Host.Configuration;
+using Connect.Host.Security;
+using Connect.Proxy.Auth;
+using Connect.Tunnel.Frames;
+using Connect.Tunnel.Multiplexing;
+using Connect.Tunnel.Targets;
+using Connect.Tunnel.Transport;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.Extensions.Options;
+
+namespace Connect.Host.Tunnels;
+
+/// <summary>
+/// The agents' WebSocket endpoint, <c>/v1/tunnel?session=NAME</c> with <c>Authorization: Bearer TOKEN</c> and
+/// subprotocol <c>connect.v1</c>. A link that passes the checks is registered on this node, gets a link actor
+/// that attaches it to its session entity (wherever sharding placed it), and runs until either side closes it.
+/// </summary>
+public static partial class TunnelEndpoint
+{
+    public const string Path = "/v1/tunnel";
+    public const string ListenerName = "tunnel";
+
+    public static IEndpointRouteBuilder MapTunnelEndpoint(this IEndpointRouteBuilder routes)
+    {
+        routes.Map(Path, HandleAsync);
+        return routes;
+    }
+
+    private static async Task HandleAsync(
+        HttpContext context,
+        TokenStore tokens,
+        LinkRegistry links,
+        NodeIdentity node,
+        ActorSystem system,
+        IRequiredActor<SessionRegion> region,
+        IOptions<ConnectSettings> settings,
+        NodeLifecycle lifecycle,
+        ILoggerFactory loggers)
+    {
+        var logger = loggers.CreateLogger("Connect.Host.Tunnels.TunnelEndpoint");
+        if (!IsTunnelListener(context))
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+        var session = context.Request.Query["session"].ToString();
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await RejectAsync(context, StatusCodes.Status400BadRequest, "expected a WebSocket upgrade (subprotocol connect.v1)");
+            return;
+        }
+        if (!SessionNames.IsValid(session))
+        {
+            await RejectAsync(context, StatusCodes.Status400BadRequest, $"query parameter 'session' must be {SessionNames.Rule}");
+            return;
+        }
+        var authorization = context.Request.Headers.Authorization.ToString();
+        if (!authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"connect\"";
+            await RejectAsync(context, StatusCodes.Status401Unauthorized, "send Authorization: Bearer TOKEN");
+            return;
+        }
+        var verdict = tokens.Check(session, authorization["Bearer ".Length..].Trim(), TokenScope.Agent);
+        if (verdict == ProxyAuthResult.InvalidToken)
+        {
+            Log.AgentRejected(logger, session, 401, "invalid token");
+            await RejectAsync(context, StatusCodes.Status401Unauthorized, "invalid token");
+            return;
+        }
+        if (verdict == ProxyAuthResult.SessionNotPermitted)
+        {
+            Log.AgentRejected(logger, session, 403, "token not permitted for this session");
+            await RejectAsync(context, StatusCodes.Status403Forbidden, $"this token may not serve session '{session}'");
+            return;
+        }
+        if (!context.WebSockets.WebSocketRequestedProtocols.Contains(ProtocolLimits.SubProtocol))
+        {
+            await RejectAsync(context, StatusCodes.Status400BadRequest, $"offer the WebSocket subprotocol {ProtocolLimits.SubProtocol}");
+            return;
+        }
+        if (lifecycle.IsDraining)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await RejectAsync(context, StatusCodes.Status503ServiceUnavailable, "this node is draining; connect to another node");
+            return;
+        }
+
+        context.Response.Headers["Connect-Node"] = node.Address;
+        var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            SubProtocol = ProtocolLimits.SubProtocol,
+            KeepAliveInterval = TimeSpan.Zero, // connect.v1 PING frames do keep-alive.
+            DangerousEnableCompression = false,
+        });
+
+        var tunnel = settings.Value.Tunnel;
+        var remote = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
+        var mux = new TunnelMux(new WebSocketFrameTransport(socket, remote), new MuxOptions
+        {
+            IsDialer = false,
+            AcceptInboundStreams = false,
+            MaxStreams = tunnel.MaxStreamsPerLink,
+            MaxMessageSize = tunnel.MaxMessageSize,
+            KeepAliveInterval = tunnel.KeepAliveInterval,
+            KeepAliveTimeout = tunnel.KeepAliveTimeout,
+        });
+        var linkId = $"{session}.{Guid.NewGuid().ToString("N")[..10]}";
+        var link = new TunnelLink(linkId, session, mux, remote, DateTimeOffset.UtcNow);
+        links.Add(link);
+        try
+        {
+            link.Actor = system.ActorOf(
+                LinkActor.Props(link, region.ActorRef, node.Address, lifecycle.SuggestedServers, loggers),
+                "link-" + Uri.EscapeDataString(linkId));
+            Log.LinkAccepted(logger, session, linkId, remote);
+            var closed = await mux.RunAsync();
+            Log.LinkEnded(logger, session, linkId, closed.ToString());
+        }
+        finally
+        {
+            links.Remove(linkId);
+        }
+    }
+
+    private static bool IsTunnelListener(HttpContext context)
+    {
+        var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
+        return items is not null && items.TryGetValue(ListenerKeys.Listener, out var name) && Equals(name, ListenerName);
+    }
+
+    private static async Task RejectAsync(HttpContext context, int status, string reason)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        await context.Response.WriteAsync($"connect: {reason}\n");
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "session {SessionId}: link {LinkId} accepted from {Remote}")]
+        public static partial void LinkAccepted(ILogger logger, string sessionId, string linkId, string remote);
+
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "session {SessionId}: link {LinkId} ended: {CloseInfo}")]
+        public static partial void LinkEnded(ILogger logger, string sessionId, string linkId, string closeInfo);
+
+        [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "session {SessionId}: agent rejected with {Status}: {Reason}")]
+        public static partial void AgentRejected(ILogger logger, string sessionId, int status, string reason);
+    }
+}
+
+/// <summary>Keys of the per-connection items that say which listener a connection arrived on.</summary>
+public static class ListenerKeys
+{
+    public const string Listener = Connect.Proxy.Forwarding.ProxyConnectionMiddleware.ListenerItemKey;
+}

@@ -1,0 +1,23 @@
+namespace Connect.Proxy.Configuration;
+
+/// <summary>Limits and behaviour of the proxy front door; bound from <c>Connect:Proxy</c>.</summary>
+public sealed record ProxyOptions
+{
+    /// <summary>The realm in <c>Proxy-Authenticate: Basic realm="connect"</c>.</summary>
+    public string Realm { get; init; } = "connect";
+
+    /// <summary>Longest request line accepted (414 beyond it).</summary>
+    public int MaxRequestLineBytes { get; init; } = 8 * 1024;
+
+    /// <summary>Largest request head (request line and headers) accepted (431 beyond it).</summary>
+    public int MaxRequestHeadBytes { get; init; } = 32 * 1024;
+
+    /// <summary>How long a client may take to send a request head (408 after it; slowloris guard).</summary>
+    public TimeSpan RequestHeadTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long a pooled upstream stream may stay idle before it is closed (absolute-form keep-alive to targets).</summary>
+    public TimeSpan UpstreamIdleTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A stream with no bytes either way for this long is reset (0 = never).</summary>
+    public TimeSpan StreamIdleTimeout { get; init; } = TimeSpan.FromMinutes(30);
+}

@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net;
+using Connect.Proxy.Configuration;
+using Connect.Tunnel.Piping;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Connect.Proxy.Forwarding;
+
+/// <summary>
+/// Serves one parsed CONNECT (RFC 9110 section 9.3.6): authorise, open a tunnel stream to the authority,
+/// answer <c>200 Connection Established</c>, then splice raw bytes both ways until both sides finish.
+/// Failures before the 200 are answered with a status that says why; after it, the connection is aborted.
+/// </summary>
+public sealed class ConnectTunneler(ProxyGate gate, IOptions<ProxyOptions> options, ProxyMetrics metrics, ILogger<ConnectTunneler> logger)
+{
+    /// <summary>Returns true when the connection may carry another request (the CONNECT was answered with an error).</summary>
+    public async Task<bool> HandleAsync(IDuplexPipe transport, Action abort, ConnectRequest request, string remote, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        metrics.Started();
+        var verdict = gate.Authorize(request.ProxyAuthorization);
+        if (verdict.Error != ProxyError.None)
+        {
+            return await FailAsync(transport, verdict.SessionId ?? "-", request.Authority, verdict.Error, verdict.Reason, started).ConfigureAwait(false);
+        }
+        var session = verdict.SessionId!;
+
+        Tunnel.Multiplexing.MuxStream stream;
+        try
+        {
+            stream = await gate.OpenAsync(session, request.Authority, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TunnelConnectException e)
+        {
+            return await FailAsync(transport, session, request.Authority, e.Error, e.Message, started).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
+            abort();
+            return false;
+        }
+
+        ProxyLog.TunnelOpened(logger, session, request.Authority, stream.Id);
+        var streamId = stream.Id;
+        try
+        {
+            await transport.Output.WriteAsync(RawResponses.ConnectionEstablished, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            stream.Reset(Tunnel.Frames.ResetCode.Cancel, "proxy client went away");
+            metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
+            return false;
+        }
+        var result = await Splice.RunAsync(new PipeEnd(transport, abort), new MuxStreamEnd(stream), cancellationToken).ConfigureAwait(false);
+        metrics.Bytes(result.BytesAToB, result.BytesBToA);
+        if (result.Clean)
+        {
+            ProxyLog.TunnelClosed(logger, session, request.Authority, streamId, result.BytesAToB, result.BytesBToA);
+            metrics.Finished("connect", ProxyError.None, Stopwatch.GetElapsedTime(started));
+        }
+        else
+        {
+            ProxyLog.TunnelAborted(logger, session, request.Authority, streamId, result.Error ?? "unknown");
+            metrics.Finished("connect", ProxyError.UpstreamFailed, Stopwatch.GetElapsedTime(started));
+        }
+        return false;
+    }
+
+    private async Task<bool> FailAsync(IDuplexPipe transport, string session, string target, ProxyError error, string reason, long started)
+    {
+        var status = ProxyErrors.StatusOf(error);
+        ProxyLog.RequestFailed(logger, session, "CONNECT", target, (int)status, error, reason);
+        metrics.Finished("connect", error, Stopwatch.GetElapsedTime(started));
+        try
+        {
+            await RawResponses.WriteErrorAsync(transport.Output, status, error, reason, options.Value.Realm, close: false).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+}

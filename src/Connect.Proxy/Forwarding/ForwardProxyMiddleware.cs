@@ -1,0 +1,244 @@
+using System.Diagnostics;
+using System.Net;
+using Connect.Proxy.Configuration;
+using Connect.Proxy.Headers;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Connect.Proxy.Forwarding;
+
+/// <summary>
+/// Forwards absolute-form requests (<c>GET http://host:port/path HTTP/1.1</c>, RFC 9112 section 3.2.2) through the
+/// session's tunnel: request and response bodies stream both ways (chunked or Content-Length, as Kestrel and
+/// the upstream client frame them), hop-by-hop headers are dropped (RFC 9110 section 7.6.1), Via is added.
+/// Only requests that arrived on the proxy listener are handled; others pass to the next middleware.
+/// </summary>
+public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate, UpstreamClients clients, ConnectTunneler tunneler, IOptions<ProxyOptions> options, ProxyMetrics metrics, ILogger<ForwardProxyMiddleware> logger)
+{
+    private const string ViaValue = "1.1 connect";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
+        if (items is null || !items.TryGetValue(ProxyConnectionMiddleware.ListenerItemKey, out var listener) || !Equals(listener, ProxyConnectionMiddleware.ProxyListener))
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+        if (HttpMethods.IsConnect(context.Request.Method))
+        {
+            await ConnectAfterKeepAliveAsync(context).ConfigureAwait(false);
+            return;
+        }
+        await ForwardAsync(context).ConfigureAwait(false);
+    }
+
+    private async Task ForwardAsync(HttpContext context)
+    {
+        var started = Stopwatch.GetTimestamp();
+        metrics.Started();
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? string.Empty;
+        var method = context.Request.Method;
+        var sessionForLog = "-";
+        var error = ProxyError.None;
+        try
+        {
+            if (!Uri.TryCreate(rawTarget, UriKind.Absolute, out var uri) || rawTarget.StartsWith('/'))
+            {
+                error = await RespondAsync(context, sessionForLog, rawTarget, ProxyError.BadRequest,
+                    "this is a forward proxy: send absolute-form requests (GET http://host/path) or CONNECT host:port").ConfigureAwait(false);
+                return;
+            }
+            if (uri.Scheme != Uri.UriSchemeHttp)
+            {
+                error = await RespondAsync(context, sessionForLog, rawTarget, ProxyError.BadRequest,
+                    $"'{uri.Scheme}' URLs are not forwarded in absolute-form; only http:// is (use CONNECT for https:// and wss://)").ConfigureAwait(false);
+                return;
+            }
+            if (uri.Port is < 1 or > 65535 || string.IsNullOrEmpty(uri.Host))
+            {
+                error = await RespondAsync(context, sessionForLog, rawTarget, ProxyError.BadRequest, $"'{rawTarget}' has no valid host and port").ConfigureAwait(false);
+                return;
+            }
+
+            var verdict = gate.Authorize(context.Request.Headers.ProxyAuthorization);
+            sessionForLog = verdict.SessionId ?? "-";
+            if (verdict.Error != ProxyError.None)
+            {
+                error = await RespondAsync(context, sessionForLog, rawTarget, verdict.Error, verdict.Reason).ConfigureAwait(false);
+                return;
+            }
+
+            using var request = BuildRequest(context, uri);
+            HttpResponseMessage response;
+            try
+            {
+                response = await clients.For(verdict.SessionId!).SendAsync(request, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e) when (e.InnerException is TunnelConnectException tunnel)
+            {
+                error = await RespondAsync(context, sessionForLog, rawTarget, tunnel.Error, tunnel.Message).ConfigureAwait(false);
+                return;
+            }
+            catch (HttpRequestException e)
+            {
+                error = await RespondAsync(context, sessionForLog, rawTarget, ProxyError.UpstreamFailed, $"the target did not answer properly: {Innermost(e)}").ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                error = ProxyError.ClientAborted;
+                return;
+            }
+
+            using (response)
+            {
+                error = await CopyResponseAsync(context, response, sessionForLog, method, rawTarget).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            metrics.Finished("absolute", error, Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    private static HttpRequestMessage BuildRequest(HttpContext context, Uri uri)
+    {
+        var incoming = context.Request;
+        var request = new HttpRequestMessage(new HttpMethod(incoming.Method), uri)
+        {
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        var bodyDetection = context.Features.Get<IHttpRequestBodyDetectionFeature>();
+        if (bodyDetection?.CanHaveBody == true)
+        {
+            request.Content = new StreamContent(incoming.Body, 32 * 1024);
+        }
+        else if (incoming.ContentLength == 0 && !HttpMethods.IsGet(incoming.Method) && !HttpMethods.IsHead(incoming.Method))
+        {
+            request.Content = new ByteArrayContent([]);
+        }
+
+        var skip = HopByHopHeaders.ForMessage(incoming.Headers.Connection);
+        foreach (var (name, values) in incoming.Headers)
+        {
+            if (skip.Contains(name) || name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+            if (!request.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
+            {
+                request.Content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+            }
+        }
+        request.Headers.TryAddWithoutValidation("Via", ViaValue);
+        return request;
+    }
+
+    private async Task<ProxyError> CopyResponseAsync(HttpContext context, HttpResponseMessage upstream, string session, string method, string target)
+    {
+        var response = context.Response;
+        response.StatusCode = (int)upstream.StatusCode;
+        // NonValidated keeps each header exactly as the target sent it (the validated view would re-split product tokens).
+        var skip = HopByHopHeaders.ForMessage(upstream.Headers.NonValidated.TryGetValues("Connection", out var connection) ? connection.ToString() : string.Empty);
+        foreach (var (name, values) in upstream.Headers.NonValidated)
+        {
+            if (!skip.Contains(name))
+            {
+                response.Headers.Append(name, values.ToArray());
+            }
+        }
+        foreach (var (name, values) in upstream.Content.Headers.NonValidated)
+        {
+            if (!skip.Contains(name))
+            {
+                response.Headers.Append(name, values.ToArray());
+            }
+        }
+        response.Headers.Append("Via", ViaValue);
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+
+        try
+        {
+            await using var body = await upstream.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
+            await body.CopyToAsync(response.Body, 32 * 1024, context.RequestAborted).ConfigureAwait(false);
+            return ProxyError.None;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return ProxyError.ClientAborted;
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            // The status line is out: the only honest signal left is to abort, so the client sees a truncated response as an error.
+            ProxyLog.ResponseAborted(logger, session, method, target, Innermost(e));
+            context.Abort();
+            return ProxyError.UpstreamFailed;
+        }
+    }
+
+    private async Task<ProxyError> RespondAsync(HttpContext context, string session, string target, ProxyError error, string reason)
+    {
+        var status = (int)ProxyErrors.StatusOf(error);
+        ProxyLog.RequestFailed(logger, session, context.Request.Method, target, status, error, reason);
+        if (context.Response.HasStarted)
+        {
+            context.Abort();
+            return error;
+        }
+        context.Response.Clear();
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        context.Response.Headers["Connect-Error"] = error.ToString();
+        if (status == StatusCodes.Status407ProxyAuthenticationRequired)
+        {
+            context.Response.Headers.ProxyAuthenticate = $"Basic realm=\"{options.Value.Realm}\", charset=\"UTF-8\"";
+        }
+        await context.Response.WriteAsync($"connect: {status} {ReasonPhrases.GetReasonPhrase(status)}: {reason}\n", context.RequestAborted).ConfigureAwait(false);
+        return error;
+    }
+
+    /// <summary>
+    /// A CONNECT that arrives after a keep-alive request on the same connection reaches Kestrel's HTTP stack,
+    /// which cannot answer it with an opaque stream; take the connection's raw pipe, answer and splice it there,
+    /// then abort the HTTP request so Kestrel does not write a response of its own.
+    /// </summary>
+    private async Task ConnectAfterKeepAliveAsync(HttpContext context)
+    {
+        var transport = context.Features.Get<IConnectionTransportFeature>()?.Transport;
+        var authority = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? string.Empty;
+        if (transport is null)
+        {
+            await RespondAsync(context, "-", authority, ProxyError.BadRequest, "CONNECT must be the first request on a connection to this proxy").ConfigureAwait(false);
+            return;
+        }
+        if (!ConnectRequestParser.IsValidAuthority(authority, out var problem))
+        {
+            await RespondAsync(context, "-", authority, ProxyError.BadRequest, problem).ConfigureAwait(false);
+            return;
+        }
+        var headers = context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
+        var request = new ConnectRequest(authority, context.Request.Protocol, context.Request.Headers.ProxyAuthorization.ToString(), headers);
+        var keepAlive = await tunneler.HandleAsync(transport, context.Abort, request, context.Connection.RemoteIpAddress?.ToString() ?? "?", context.RequestAborted).ConfigureAwait(false);
+        if (keepAlive)
+        {
+            // An error answer was written raw; Kestrel's own response state is now meaningless, so end the connection.
+            await transport.Output.FlushAsync().ConfigureAwait(false);
+        }
+        context.Abort();
+    }
+
+    private static string Innermost(Exception e)
+    {
+        while (e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+        return e.Message;
+    }
+}

@@ -1,0 +1,29 @@
+namespace Connect.Tunnel.Frames;
+
+/// <summary>The fixed numbers of connect.v1.</summary>
+public static class ProtocolLimits
+{
+    /// <summary>The WebSocket subprotocol name the agent offers and the server selects.</summary>
+    public const string SubProtocol = "connect.v1";
+
+    /// <summary>type (1) + stream id (4) + payload length (4), big-endian.</summary>
+    public const int HeaderSize = 9;
+
+    /// <summary>No frame payload may exceed this; a larger length closes the link with 1009.</summary>
+    public const int MaxFramePayload = 64 * 1024;
+
+    /// <summary>Credit each side has on a new stream before any WINDOW frame (bytes).</summary>
+    public const int InitialWindow = 256 * 1024;
+
+    /// <summary>A stream's window may never exceed this; a WINDOW that would overflow it is a protocol error.</summary>
+    public const long MaxWindow = int.MaxValue;
+
+    /// <summary>Longest OPEN target ("host:port") in bytes.</summary>
+    public const int MaxTargetLength = 1024;
+
+    /// <summary>Longest reason text in OPEN_ERR, RST or GOAWAY, in bytes.</summary>
+    public const int MaxReasonLength = 1024;
+
+    /// <summary>PING and PONG carry exactly this many bytes.</summary>
+    public const int PingPayloadSize = 8;
+}

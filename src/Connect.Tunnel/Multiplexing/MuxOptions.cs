@@ -1,0 +1,34 @@
+namespace Connect.Tunnel.Multiplexing;
+
+/// <summary>Settings of one multiplexer (one link or one node channel).</summary>
+public sealed record MuxOptions
+{
+    /// <summary>True on the side that dialled the transport: it opens streams with odd ids, the other side with even ids.</summary>
+    public required bool IsDialer { get; init; }
+
+    /// <summary>Whether the peer may open streams towards us (the agent: yes; the server on an agent link: no).</summary>
+    public bool AcceptInboundStreams { get; init; }
+
+    /// <summary>Most streams open at once on this link, in both directions together; OPENs beyond it get OPEN_ERR.</summary>
+    public int MaxStreams { get; init; } = 1024;
+
+    /// <summary>Largest DATA payload this side sends (at most the protocol's 64 KiB).</summary>
+    public int MaxDataChunk { get; init; } = 32 * 1024;
+
+    /// <summary>Largest WebSocket message accepted, in bytes; larger closes the link with 1009.</summary>
+    public int MaxMessageSize { get; init; } = 1024 * 1024;
+
+    /// <summary>Most bytes sent in one transport write when batching frames.</summary>
+    public int MaxBatchSize { get; init; } = 64 * 1024;
+
+    /// <summary>How often a PING is sent; zero turns keep-alive off.</summary>
+    public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Close the link when nothing has arrived from the peer for this long.</summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>Most control frames (PONG, WINDOW, RST...) waiting to be sent before the peer is judged not to read.</summary>
+    public int MaxQueuedControlFrames { get; init; } = 4096;
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}

@@ -1,0 +1,416 @@
+using System.Buffers;
+using Connect.Tunnel.Frames;
+
+namespace Connect.Tunnel.Multiplexing;
+
+/// <summary>
+/// One multiplexed stream: a duplex byte stream with per-direction credit windows and half-close.
+/// Reads return 0 after the peer's FIN; <see cref="CompleteWritesAsync"/> sends ours. Disposing a stream
+/// that is not closed both ways resets it, so a stream always ends exactly once.
+/// </summary>
+public sealed class MuxStream : Stream
+{
+    private readonly TunnelMux _mux;
+    private readonly object _sync = new();
+    private readonly Queue<Segment> _segments = new();
+    private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? _readWaiter;
+    private TaskCompletionSource? _creditWaiter;
+    private long _sendCredit = ProtocolLimits.InitialWindow;
+    private int _receiveWindow = ProtocolLimits.InitialWindow;
+    private int _unacknowledged;
+    private int _buffered;
+    private int _headConsumed;
+    private bool _localFin;
+    private bool _remoteFin;
+    private bool _removed;
+    private StreamResetException? _reset;
+    private long _bytesRead;
+    private long _bytesWritten;
+
+    internal MuxStream(TunnelMux mux, uint id, string target, bool locallyOpened)
+    {
+        _mux = mux;
+        Id = id;
+        Target = target;
+        LocallyOpened = locallyOpened;
+        OpenedAt = mux.Options.TimeProvider.GetUtcNow();
+    }
+
+    private readonly record struct Segment(byte[] Array, int Offset, int Count);
+
+    public uint Id { get; }
+
+    /// <summary>The "host:port" the stream was opened to.</summary>
+    public string Target { get; }
+
+    /// <summary>True when this side sent the OPEN.</summary>
+    public bool LocallyOpened { get; }
+
+    public DateTimeOffset OpenedAt { get; }
+
+    /// <summary>Bytes received from the peer and not yet read; never more than the window.</summary>
+    public int BufferedBytes { get { lock (_sync) { return _buffered; } } }
+
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+
+    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+
+    /// <summary>The link this stream runs on.</summary>
+    public TunnelMux Mux => _mux;
+
+    internal Task Opened => _opened.Task;
+
+    internal bool IsClosedBothWays { get { lock (_sync) { return _reset is not null || (_localFin && _remoteFin); } } }
+
+    public override bool CanRead => true;
+    public override bool CanWrite => true;
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (buffer.Length == 0)
+        {
+            return 0;
+        }
+        while (true)
+        {
+            TaskCompletionSource waiter;
+            int credit;
+            int copied;
+            lock (_sync)
+            {
+                if (_segments.Count > 0)
+                {
+                    copied = CopyOut(buffer.Span);
+                    credit = AccountConsumed(copied);
+                }
+                else if (_reset is not null)
+                {
+                    throw _reset;
+                }
+                else if (_remoteFin)
+                {
+                    return 0;
+                }
+                else
+                {
+                    waiter = _readWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    goto Wait;
+                }
+            }
+            Interlocked.Add(ref _bytesRead, copied);
+            if (credit > 0)
+            {
+                _mux.SendWindow(Id, (uint)credit);
+            }
+            return copied;
+
+        Wait:
+            await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private int CopyOut(Span<byte> destination)
+    {
+        var copied = 0;
+        while (copied < destination.Length && _segments.Count > 0)
+        {
+            var segment = _segments.Peek();
+            var available = segment.Count - _headConsumed;
+            var take = Math.Min(available, destination.Length - copied);
+            segment.Array.AsSpan(segment.Offset + _headConsumed, take).CopyTo(destination[copied..]);
+            copied += take;
+            if (take == available)
+            {
+                _segments.Dequeue();
+                _headConsumed = 0;
+                ArrayPool<byte>.Shared.Return(segment.Array);
+            }
+            else
+            {
+                _headConsumed += take;
+            }
+        }
+        _buffered -= copied;
+        return copied;
+    }
+
+    /// <summary>Returns the credit to grant back to the peer now, batched to a quarter of the window.</summary>
+    private int AccountConsumed(int consumed)
+    {
+        if (_remoteFin || _reset is not null)
+        {
+            return 0;
+        }
+        _unacknowledged += consumed;
+        if (_unacknowledged < ProtocolLimits.InitialWindow / 4)
+        {
+            return 0;
+        }
+        var credit = _unacknowledged;
+        _unacknowledged = 0;
+        _receiveWindow += credit;
+        return credit;
+    }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        while (buffer.Length > 0)
+        {
+            TaskCompletionSource? waiter = null;
+            var take = 0;
+            lock (_sync)
+            {
+                if (_reset is not null)
+                {
+                    throw _reset;
+                }
+                if (_localFin)
+                {
+                    throw new InvalidOperationException($"stream {Id}: write after FIN");
+                }
+                if (_sendCredit > 0)
+                {
+                    take = (int)Math.Min(Math.Min(buffer.Length, _sendCredit), _mux.Options.MaxDataChunk);
+                    _sendCredit -= take;
+                }
+                else
+                {
+                    waiter = _creditWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+            }
+            if (waiter is not null)
+            {
+                await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            if (!_mux.EnqueueData(Id, buffer.Span[..take]))
+            {
+                throw LinkLostException();
+            }
+            Interlocked.Add(ref _bytesWritten, take);
+            buffer = buffer[take..];
+        }
+    }
+
+    /// <summary>Half-closes: sends FIN once; the peer's direction stays open until its FIN.</summary>
+    public ValueTask CompleteWritesAsync()
+    {
+        lock (_sync)
+        {
+            if (_localFin || _reset is not null)
+            {
+                return ValueTask.CompletedTask;
+            }
+            _localFin = true;
+        }
+        _mux.SendControl(FrameCodec.Encode(FrameType.Fin, Id, ReadOnlySpan<byte>.Empty));
+        RemoveIfDone();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Aborts the stream in both directions and tells the peer why (RST).</summary>
+    public void Reset(ResetCode code, string reason)
+    {
+        lock (_sync)
+        {
+            if (_reset is not null || (_localFin && _remoteFin))
+            {
+                return;
+            }
+            _reset = new StreamResetException(code, reason, byPeer: false);
+            ReleaseSegments();
+            WakeAll();
+        }
+        _mux.SendControl(FrameCodec.EncodeCodeAndReason(FrameType.Rst, Id, (byte)code, reason));
+        RemoveIfDone();
+    }
+
+    // ----- events from the link's read loop -----
+
+    internal void OnOpenOk() => _opened.TrySetResult();
+
+    internal void OnOpenRefused(OpenErrorCode code, string reason)
+    {
+        lock (_sync)
+        {
+            _reset ??= new StreamResetException(ResetCode.Cancel, $"open refused: {reason}", byPeer: true);
+            WakeAll();
+        }
+        _opened.TrySetException(new StreamOpenException(code, reason));
+        RemoveIfDone();
+    }
+
+    /// <summary>Takes a DATA payload; returns a violation when the peer broke the window (a link error).</summary>
+    internal string? OnData(ReadOnlySpan<byte> payload, out bool dataAfterFin)
+    {
+        dataAfterFin = false;
+        lock (_sync)
+        {
+            if (_reset is not null)
+            {
+                return null; // In flight when we reset it: drop.
+            }
+            if (_remoteFin)
+            {
+                dataAfterFin = true;
+                return null;
+            }
+            if (payload.Length > _receiveWindow)
+            {
+                return $"stream {Id}: DATA of {payload.Length} bytes exceeds the remaining window of {_receiveWindow}";
+            }
+            _receiveWindow -= payload.Length;
+            var array = ArrayPool<byte>.Shared.Rent(payload.Length);
+            payload.CopyTo(array);
+            _segments.Enqueue(new Segment(array, 0, payload.Length));
+            _buffered += payload.Length;
+            Wake(ref _readWaiter);
+            return null;
+        }
+    }
+
+    internal string? OnWindow(uint increment)
+    {
+        lock (_sync)
+        {
+            if (_reset is not null || _localFin)
+            {
+                return null;
+            }
+            _sendCredit += increment;
+            if (_sendCredit > ProtocolLimits.MaxWindow)
+            {
+                return $"stream {Id}: WINDOW increment {increment} overflows the window";
+            }
+            Wake(ref _creditWaiter);
+            return null;
+        }
+    }
+
+    /// <summary>Returns false for a second FIN (the caller resets the stream).</summary>
+    internal bool OnFin()
+    {
+        lock (_sync)
+        {
+            if (_reset is not null)
+            {
+                return true;
+            }
+            if (_remoteFin)
+            {
+                return false;
+            }
+            _remoteFin = true;
+            Wake(ref _readWaiter);
+        }
+        RemoveIfDone();
+        return true;
+    }
+
+    internal void OnReset(ResetCode code, string reason, bool byPeer)
+    {
+        lock (_sync)
+        {
+            if (_reset is not null)
+            {
+                return;
+            }
+            _reset = new StreamResetException(code, reason, byPeer);
+            ReleaseSegments();
+            WakeAll();
+        }
+        _opened.TrySetException(new StreamOpenException(OpenErrorCode.GoingAway, reason));
+        RemoveIfDone();
+    }
+
+    private void RemoveIfDone()
+    {
+        lock (_sync)
+        {
+            if (_removed || !(_reset is not null || (_localFin && _remoteFin)))
+            {
+                return;
+            }
+            _removed = true;
+        }
+        _mux.OnStreamClosed(this);
+    }
+
+    private StreamResetException LinkLostException()
+    {
+        lock (_sync)
+        {
+            return _reset ?? new StreamResetException(ResetCode.LinkLost, "the link closed", byPeer: false);
+        }
+    }
+
+    private void ReleaseSegments()
+    {
+        while (_segments.Count > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_segments.Dequeue().Array);
+        }
+        _headConsumed = 0;
+        _buffered = 0;
+    }
+
+    private void WakeAll()
+    {
+        Wake(ref _readWaiter);
+        Wake(ref _creditWaiter);
+    }
+
+    private static void Wake(ref TaskCompletionSource? waiter)
+    {
+        var w = waiter;
+        waiter = null;
+        w?.TrySetResult();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            bool clean;
+            lock (_sync)
+            {
+                clean = _reset is not null || (_localFin && _remoteFin);
+                if (clean)
+                {
+                    ReleaseSegments();
+                }
+            }
+            if (!clean)
+            {
+                Reset(ResetCode.Cancel, "stream closed before both sides finished");
+            }
+        }
+        base.Dispose(disposing);
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override string ToString() => $"stream {Id} -> {Target}";
+}

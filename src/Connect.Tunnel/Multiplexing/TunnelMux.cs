@@ -1,0 +1,621 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Connect.Tunnel.Frames;
+using Connect.Tunnel.Transport;
+
+namespace Connect.Tunnel.Multiplexing;
+
+/// <summary>
+/// The connect.v1 multiplexer over one transport: one read loop that decodes and dispatches frames, one
+/// write loop that batches queued frames into transport writes, and the streams between them. Bytes move
+/// from a stream's writer into the write queue and from the read loop into the reading stream's buffer;
+/// credit windows bound both, so a slow stream never stalls the others or grows memory.
+/// A protocol violation closes this link with a close code and a reason; nothing escapes to the caller.
+/// </summary>
+public sealed class TunnelMux : IAsyncDisposable
+{
+    private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly IFrameTransport _transport;
+    private readonly Channel<OutFrame> _outbound = Channel.CreateUnbounded<OutFrame>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<uint, MuxStream> _streams = new();
+    private readonly object _sync = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource<LinkCloseInfo> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Action<IncomingStream>? _onIncoming;
+    private uint _nextLocalId;
+    private uint _highestRemoteId;
+    private int _queuedControl;
+    private long _lastReceivedTicks;
+    private long _bytesIn;
+    private long _bytesOut;
+    private long _streamsOpened;
+    private bool _goAwaySent;
+    private bool _goAwayReceived;
+    private LinkCloseInfo? _closeInfo;
+    private int _started;
+
+    public TunnelMux(IFrameTransport transport, MuxOptions options)
+    {
+        _transport = transport;
+        Options = options;
+        _nextLocalId = options.IsDialer ? 1u : 2u;
+        _lastReceivedTicks = options.TimeProvider.GetTimestamp();
+    }
+
+    private readonly record struct OutFrame(byte[]? Buffer, int Length, bool IsControl, int CloseCode = 0, string? CloseReason = null);
+
+    public MuxOptions Options { get; }
+
+    public string RemoteDescription => _transport.RemoteDescription;
+
+    /// <summary>Raised (on the read loop or a writer's thread) whenever the number of open streams changes.</summary>
+    public event Action<TunnelMux>? StreamsChanged;
+
+    /// <summary>Raised on the read loop when the peer sends GOAWAY.</summary>
+    public event Action<GoAwayInfo>? GoAwayReceived;
+
+    /// <summary>Completes when the link has closed, with who closed it and why.</summary>
+    public Task<LinkCloseInfo> Closed => _closed.Task;
+
+    public int ActiveStreams { get { lock (_sync) { return _streams.Count; } } }
+
+    public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
+
+    public long BytesIn => Interlocked.Read(ref _bytesIn);
+
+    public long BytesOut => Interlocked.Read(ref _bytesOut);
+
+    /// <summary>True after GOAWAY went either way: no new streams start on this link.</summary>
+    public bool IsGoingAway { get { lock (_sync) { return _goAwaySent || _goAwayReceived || _closeInfo is not null; } } }
+
+    public bool IsClosed { get { lock (_sync) { return _closeInfo is not null; } } }
+
+    /// <summary>A snapshot of the open streams.</summary>
+    public IReadOnlyList<MuxStream> Streams { get { lock (_sync) { return _streams.Values.ToArray(); } } }
+
+    /// <summary>Runs the link until it closes. <paramref name="onIncoming"/> is called on the read loop for each OPEN from the peer and must not block.</summary>
+    public async Task<LinkCloseInfo> RunAsync(Action<IncomingStream>? onIncoming = null, CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("the multiplexer is already running");
+        }
+        _onIncoming = onIncoming;
+        using var registration = cancellationToken.Register(() => _ = CloseAsync(CloseCodes.GoingAway, "shutting down"));
+        var writer = Task.Run(WriteLoopAsync);
+        var keepAlive = Options.KeepAliveInterval > TimeSpan.Zero ? KeepAliveLoopAsync() : Task.CompletedTask;
+
+        LinkCloseInfo info;
+        try
+        {
+            info = await ReadLoopAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or System.Net.WebSockets.WebSocketException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            info = new LinkCloseInfo(1006, $"transport failed: {e.Message}", ByPeer: true);
+        }
+
+        bool sendClose;
+        lock (_sync)
+        {
+            sendClose = _closeInfo is null;
+            _closeInfo ??= info;
+            info = _closeInfo;
+        }
+        if (sendClose)
+        {
+            // The read loop ended on its own (violation, or the peer's close that we echo).
+            _outbound.Writer.TryWrite(new OutFrame(null, 0, false, info.Code, info.Reason));
+        }
+        _outbound.Writer.TryComplete();
+        if (await Task.WhenAny(writer, Task.Delay(CloseHandshakeTimeout, Options.TimeProvider)).ConfigureAwait(false) != writer)
+        {
+            _transport.Abort();
+        }
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await keepAlive.ConfigureAwait(false);
+        _transport.Abort();
+        FailAllStreams(info);
+        _closed.TrySetResult(info);
+        return info;
+    }
+
+    /// <summary>Opens a stream to <paramref name="target"/> and waits for the peer's OPEN_OK.</summary>
+    /// <exception cref="StreamOpenException">The peer refused (OPEN_ERR) or the link cannot take new streams.</exception>
+    public async Task<MuxStream> OpenStreamAsync(string target, CancellationToken cancellationToken = default)
+    {
+        MuxStream stream;
+        lock (_sync)
+        {
+            if (_closeInfo is not null || _goAwaySent || _goAwayReceived)
+            {
+                throw new StreamOpenException(OpenErrorCode.GoingAway, $"link to {RemoteDescription} is going away");
+            }
+            if (_streams.Count >= Options.MaxStreams)
+            {
+                throw new StreamOpenException(OpenErrorCode.TooManyStreams, $"link already has {_streams.Count} streams open");
+            }
+            var id = _nextLocalId;
+            _nextLocalId += 2;
+            stream = new MuxStream(this, id, target, locallyOpened: true);
+            _streams.Add(id, stream);
+        }
+        Interlocked.Increment(ref _streamsOpened);
+        StreamsChanged?.Invoke(this);
+        SendControl(FrameCodec.EncodeOpen(stream.Id, target));
+        try
+        {
+            await stream.Opened.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            stream.Reset(ResetCode.Cancel, "open cancelled");
+            throw;
+        }
+        return stream;
+    }
+
+    /// <summary>Sends GOAWAY: no new streams either way; open ones finish. Returns false when already sent.</summary>
+    public bool GoAway(GoAwayCode code, string reason, IReadOnlyList<string> suggestedServers)
+    {
+        lock (_sync)
+        {
+            if (_goAwaySent || _closeInfo is not null)
+            {
+                return false;
+            }
+            _goAwaySent = true;
+        }
+        SendControl(FrameCodec.EncodeGoAway(code, reason, suggestedServers));
+        return true;
+    }
+
+    /// <summary>Starts a graceful close: queued frames are sent, then the close frame; open streams are reset.</summary>
+    public Task<LinkCloseInfo> CloseAsync(int code, string reason)
+    {
+        lock (_sync)
+        {
+            if (_closeInfo is not null)
+            {
+                return _closed.Task;
+            }
+            _closeInfo = new LinkCloseInfo(code, reason, ByPeer: false);
+        }
+        foreach (var stream in Streams)
+        {
+            stream.Reset(ResetCode.LinkLost, reason);
+        }
+        _outbound.Writer.TryWrite(new OutFrame(null, 0, false, code, reason));
+        _ = AbortAfterAsync(CloseHandshakeTimeout);
+        return _closed.Task;
+    }
+
+    private async Task AbortAfterAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, Options.TimeProvider, _stop.Token).ConfigureAwait(false);
+            _transport.Abort();
+        }
+        catch (OperationCanceledException)
+        {
+            // The link closed in time.
+        }
+    }
+
+    /// <summary>Closes the transport at once (no close handshake).</summary>
+    public void Abort(string reason)
+    {
+        lock (_sync)
+        {
+            _closeInfo ??= new LinkCloseInfo(1006, reason, ByPeer: false);
+        }
+        _transport.Abort();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Volatile.Read(ref _started) == 0)
+        {
+            _transport.Abort();
+            return;
+        }
+        await CloseAsync(CloseCodes.Normal, "disposed").ConfigureAwait(false);
+    }
+
+    // ----- reading -----
+
+    private async Task<LinkCloseInfo> ReadLoopAsync()
+    {
+        var frameBufferSize = ProtocolLimits.HeaderSize + ProtocolLimits.MaxFramePayload;
+        byte[]? buffer = null;
+        var filled = 0;
+        long messageBytes = 0;
+        try
+        {
+            while (true)
+            {
+                if (filled == 0 && buffer is not null)
+                {
+                    // Idle links hold no receive buffer: return it and wait with a zero-byte receive.
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+                if (buffer is null)
+                {
+                    var wait = await _transport.ReceiveAsync(Memory<byte>.Empty, _stop.Token).ConfigureAwait(false);
+                    if (wait.Closed)
+                    {
+                        return PeerClosed(wait);
+                    }
+                    buffer = ArrayPool<byte>.Shared.Rent(frameBufferSize);
+                }
+
+                var result = await _transport.ReceiveAsync(buffer.AsMemory(filled), _stop.Token).ConfigureAwait(false);
+                if (result.Closed)
+                {
+                    return filled > 0 && !_transport.IsMessageBased
+                        ? new LinkCloseInfo(CloseCodes.ProtocolError, "stream ended inside a frame", ByPeer: true)
+                        : PeerClosed(result);
+                }
+                if (result.IsText)
+                {
+                    return Violation(new FrameViolation(CloseCodes.UnsupportedData, "text messages are not part of connect.v1; send binary frames"));
+                }
+                Volatile.Write(ref _lastReceivedTicks, Options.TimeProvider.GetTimestamp());
+                Interlocked.Add(ref _bytesIn, result.Count);
+                filled += result.Count;
+                messageBytes += result.Count;
+                if (_transport.IsMessageBased && messageBytes > Options.MaxMessageSize)
+                {
+                    return Violation(new FrameViolation(CloseCodes.MessageTooBig, $"message larger than {Options.MaxMessageSize} bytes"));
+                }
+
+                var offset = 0;
+                while (offset < filled)
+                {
+                    var status = FrameCodec.TryDecode(buffer.AsMemory(offset, filled - offset), ProtocolLimits.MaxFramePayload, out var frame, out var consumed, out var violation);
+                    if (status == DecodeStatus.NeedMore)
+                    {
+                        break;
+                    }
+                    if (status == DecodeStatus.Violation)
+                    {
+                        return Violation(violation!);
+                    }
+                    var problem = Dispatch(frame);
+                    if (problem is not null)
+                    {
+                        return Violation(problem);
+                    }
+                    offset += consumed;
+                }
+
+                var remaining = filled - offset;
+                if (remaining > 0 && offset > 0)
+                {
+                    Buffer.BlockCopy(buffer, offset, buffer, 0, remaining);
+                }
+                filled = remaining;
+                if (result.EndOfMessage && _transport.IsMessageBased)
+                {
+                    if (filled > 0)
+                    {
+                        return Violation(new FrameViolation(CloseCodes.ProtocolError, "a message ended inside a frame"));
+                    }
+                    messageBytes = 0;
+                }
+            }
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private LinkCloseInfo PeerClosed(TransportReceiveResult result) =>
+        new(result.CloseCode ?? CloseCodes.Normal, result.CloseReason ?? "closed by peer", ByPeer: true);
+
+    private LinkCloseInfo Violation(FrameViolation violation)
+    {
+        var info = new LinkCloseInfo(violation.CloseCode, violation.Reason, ByPeer: false);
+        lock (_sync)
+        {
+            _closeInfo ??= info;
+        }
+        _outbound.Writer.TryWrite(new OutFrame(null, 0, false, info.Code, info.Reason));
+        return info;
+    }
+
+    /// <summary>Applies one frame; returns a violation that closes the link, or null.</summary>
+    private FrameViolation? Dispatch(in Frame frame)
+    {
+        switch (frame.Type)
+        {
+            case FrameType.Ping:
+                if (Interlocked.Increment(ref _queuedControl) > Options.MaxQueuedControlFrames)
+                {
+                    return new FrameViolation(CloseCodes.PolicyViolation, "peer sends faster than it reads (control queue full)");
+                }
+                Interlocked.Decrement(ref _queuedControl);
+                SendControl(FrameCodec.EncodePing(FrameType.Pong, FrameCodec.ReadPing(frame.Payload.Span)));
+                return null;
+            case FrameType.Pong:
+                return null;
+            case FrameType.GoAway:
+                lock (_sync)
+                {
+                    _goAwayReceived = true;
+                }
+                GoAwayReceived?.Invoke(FrameCodec.ReadGoAway(frame.Payload.Span));
+                return null;
+            case FrameType.Open:
+                return OnOpen(frame);
+        }
+
+        MuxStream? stream;
+        lock (_sync)
+        {
+            if (!_streams.TryGetValue(frame.StreamId, out stream) && !WasEverOpened(frame.StreamId))
+            {
+                return new FrameViolation(CloseCodes.ProtocolError, $"{frame.Type} for stream {frame.StreamId}, which was never opened");
+            }
+        }
+        if (stream is null)
+        {
+            // A stream that already ended here: frames in flight when it ended are dropped (as RFC 9113 5.1 allows).
+            return null;
+        }
+
+        switch (frame.Type)
+        {
+            case FrameType.OpenOk:
+                if (!stream.LocallyOpened)
+                {
+                    return new FrameViolation(CloseCodes.ProtocolError, $"OPEN_OK for stream {frame.StreamId}, which the peer opened");
+                }
+                stream.OnOpenOk();
+                return null;
+            case FrameType.OpenErr:
+                if (!stream.LocallyOpened)
+                {
+                    return new FrameViolation(CloseCodes.ProtocolError, $"OPEN_ERR for stream {frame.StreamId}, which the peer opened");
+                }
+                var (errCode, errReason) = FrameCodec.ReadCodeAndReason(frame.Payload.Span);
+                stream.OnOpenRefused(Enum.IsDefined((OpenErrorCode)errCode) ? (OpenErrorCode)errCode : OpenErrorCode.Unknown, errReason);
+                return null;
+            case FrameType.Data:
+                if (stream.LocallyOpened && !stream.Opened.IsCompletedSuccessfully)
+                {
+                    stream.Reset(ResetCode.ProtocolError, "DATA before OPEN_OK");
+                    return null;
+                }
+                var windowProblem = stream.OnData(frame.Payload.Span, out var afterFin);
+                if (windowProblem is not null)
+                {
+                    return new FrameViolation(CloseCodes.ProtocolError, windowProblem);
+                }
+                if (afterFin)
+                {
+                    stream.Reset(ResetCode.ProtocolError, "DATA after FIN");
+                }
+                return null;
+            case FrameType.Window:
+                var overflow = stream.OnWindow(FrameCodec.ReadWindowIncrement(frame.Payload.Span));
+                return overflow is null ? null : new FrameViolation(CloseCodes.ProtocolError, overflow);
+            case FrameType.Fin:
+                if (!stream.OnFin())
+                {
+                    stream.Reset(ResetCode.ProtocolError, "second FIN");
+                }
+                return null;
+            case FrameType.Rst:
+                var (rstCode, rstReason) = FrameCodec.ReadCodeAndReason(frame.Payload.Span);
+                stream.OnReset(Enum.IsDefined((ResetCode)rstCode) ? (ResetCode)rstCode : ResetCode.Internal, rstReason, byPeer: true);
+                return null;
+            default:
+                return new FrameViolation(CloseCodes.ProtocolError, $"unexpected frame {frame.Type}");
+        }
+    }
+
+    private bool IsRemoteId(uint id) => (id % 2 == 1) != Options.IsDialer;
+
+    private bool WasEverOpened(uint id) => IsRemoteId(id) ? id <= _highestRemoteId : id < _nextLocalId;
+
+    private FrameViolation? OnOpen(in Frame frame)
+    {
+        var id = frame.StreamId;
+        if (!Options.AcceptInboundStreams)
+        {
+            return new FrameViolation(CloseCodes.PolicyViolation, "OPEN is not allowed from this side of the link");
+        }
+        if (!IsRemoteId(id))
+        {
+            return new FrameViolation(CloseCodes.ProtocolError, $"OPEN with stream id {id} of the wrong parity");
+        }
+        MuxStream stream;
+        string? refusal = null;
+        var refusalCode = OpenErrorCode.Unknown;
+        lock (_sync)
+        {
+            if (id <= _highestRemoteId)
+            {
+                return new FrameViolation(CloseCodes.ProtocolError, $"OPEN reuses stream id {id} (ids must increase)");
+            }
+            _highestRemoteId = id;
+            stream = new MuxStream(this, id, FrameCodec.ReadTarget(frame.Payload.Span), locallyOpened: false);
+            if (_goAwaySent || _closeInfo is not null)
+            {
+                refusal = "link is going away";
+                refusalCode = OpenErrorCode.GoingAway;
+            }
+            else if (_streams.Count >= Options.MaxStreams || _onIncoming is null)
+            {
+                refusal = $"too many streams ({_streams.Count} open, limit {Options.MaxStreams})";
+                refusalCode = OpenErrorCode.TooManyStreams;
+            }
+            else
+            {
+                _streams.Add(id, stream);
+            }
+        }
+        if (refusal is not null)
+        {
+            SendControl(FrameCodec.EncodeCodeAndReason(FrameType.OpenErr, id, (byte)refusalCode, refusal));
+            return null;
+        }
+        Interlocked.Increment(ref _streamsOpened);
+        StreamsChanged?.Invoke(this);
+        _onIncoming!(new IncomingStream(this, stream));
+        return null;
+    }
+
+    internal void OnStreamClosed(MuxStream stream)
+    {
+        bool removed;
+        lock (_sync)
+        {
+            removed = _streams.Remove(stream.Id);
+        }
+        if (removed)
+        {
+            StreamsChanged?.Invoke(this);
+        }
+    }
+
+    private void FailAllStreams(LinkCloseInfo info)
+    {
+        foreach (var stream in Streams)
+        {
+            stream.OnReset(ResetCode.LinkLost, $"link closed: {info.Reason}", byPeer: info.ByPeer);
+        }
+    }
+
+    // ----- writing -----
+
+    internal void SendControl(byte[] frame)
+    {
+        Interlocked.Increment(ref _queuedControl);
+        if (!_outbound.Writer.TryWrite(new OutFrame(frame, frame.Length, IsControl: true)))
+        {
+            Interlocked.Decrement(ref _queuedControl);
+        }
+    }
+
+    internal void SendWindow(uint streamId, uint increment) => SendControl(FrameCodec.EncodeWindow(streamId, increment));
+
+    /// <summary>Queues one DATA frame (the caller has taken the credit). Returns false when the link is closed.</summary>
+    internal bool EnqueueData(uint streamId, ReadOnlySpan<byte> payload)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ProtocolLimits.HeaderSize + payload.Length);
+        var length = FrameCodec.Write(buffer, FrameType.Data, streamId, payload);
+        if (_outbound.Writer.TryWrite(new OutFrame(buffer, length, IsControl: false)))
+        {
+            return true;
+        }
+        ArrayPool<byte>.Shared.Return(buffer);
+        return false;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var reader = _outbound.Reader;
+        byte[]? batch = null;
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                var length = 0;
+                OutFrame? close = null;
+                batch ??= ArrayPool<byte>.Shared.Rent(Options.MaxBatchSize + ProtocolLimits.HeaderSize + ProtocolLimits.MaxFramePayload);
+                while (length < Options.MaxBatchSize && reader.TryRead(out var frame))
+                {
+                    if (frame.Buffer is null)
+                    {
+                        close = frame;
+                        break;
+                    }
+                    frame.Buffer.AsSpan(0, frame.Length).CopyTo(batch.AsSpan(length));
+                    length += frame.Length;
+                    Release(frame);
+                }
+                if (length > 0)
+                {
+                    await _transport.SendAsync(batch.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
+                    Interlocked.Add(ref _bytesOut, length);
+                }
+                if (close is { } c)
+                {
+                    await _transport.CloseAsync(c.CloseCode, c.CloseReason ?? string.Empty, CancellationToken.None).ConfigureAwait(false);
+                    break;
+                }
+                if (!reader.TryPeek(out _))
+                {
+                    // Nothing more queued: an idle link holds no batch buffer.
+                    ArrayPool<byte>.Shared.Return(batch);
+                    batch = null;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or System.Net.WebSockets.WebSocketException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            lock (_sync)
+            {
+                _closeInfo ??= new LinkCloseInfo(1006, $"send failed: {e.Message}", ByPeer: true);
+            }
+            _transport.Abort();
+        }
+        finally
+        {
+            if (batch is not null)
+            {
+                ArrayPool<byte>.Shared.Return(batch);
+            }
+            _outbound.Writer.TryComplete();
+            while (reader.TryRead(out var leftover))
+            {
+                Release(leftover);
+            }
+        }
+    }
+
+    private void Release(OutFrame frame)
+    {
+        if (frame.IsControl)
+        {
+            Interlocked.Decrement(ref _queuedControl);
+        }
+        else if (frame.Buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(frame.Buffer);
+        }
+    }
+
+    private async Task KeepAliveLoopAsync()
+    {
+        using var timer = new PeriodicTimer(Options.KeepAliveInterval, Options.TimeProvider);
+        ulong sequence = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                var silence = Options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastReceivedTicks));
+                if (silence > Options.KeepAliveTimeout)
+                {
+                    // Not awaited: CloseAsync returns Closed, which completes only after RunAsync has awaited this loop.
+                    _ = CloseAsync(CloseCodes.KeepAliveTimeout, $"nothing received for {silence.TotalSeconds:0} s");
+                    return;
+                }
+                SendControl(FrameCodec.EncodePing(FrameType.Ping, ++sequence));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The link stopped.
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.Buffers;
+
+namespace Connect.Tunnel.Piping;
+
+/// <summary>How a splice ended.</summary>
+public sealed record SpliceResult(long BytesAToB, long BytesBToA, bool Clean, string? Error);
+
+/// <summary>
+/// Pumps bytes both ways between two ends with half-close: when A finishes sending, B is shut for writing,
+/// and the other direction keeps flowing until it finishes too. An error in either direction aborts both
+/// ends, so neither is left half-open; each end is disposed exactly once.
+/// </summary>
+public static class Splice
+{
+    public const int BufferSize = 32 * 1024;
+
+    public static async Task<SpliceResult> RunAsync(DuplexEnd a, DuplexEnd b, CancellationToken cancellationToken = default)
+    {
+        var failure = new Failure();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var aToB = PumpAsync(a, b, failure, linked);
+        var bToA = PumpAsync(b, a, failure, linked);
+        await Task.WhenAll(aToB, bToA).ConfigureAwait(false);
+        if (failure.Message is not null)
+        {
+            a.Abort(failure.Message);
+            b.Abort(failure.Message);
+        }
+        await a.DisposeAsync().ConfigureAwait(false);
+        await b.DisposeAsync().ConfigureAwait(false);
+        return new SpliceResult(aToB.Result, bToA.Result, failure.Message is null, failure.Message);
+    }
+
+    private sealed class Failure
+    {
+        private string? _message;
+
+        public string? Message => Volatile.Read(ref _message);
+
+        public void Set(string message) => Interlocked.CompareExchange(ref _message, message, null);
+    }
+
+    private static async Task<long> PumpAsync(DuplexEnd from, DuplexEnd to, Failure failure, CancellationTokenSource stop)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        long total = 0;
+        try
+        {
+            while (true)
+            {
+                var read = await from.ReadAsync(buffer, stop.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    await to.ShutdownWriteAsync().ConfigureAwait(false);
+                    return total;
+                }
+                await to.WriteAsync(buffer.AsMemory(0, read), stop.Token).ConfigureAwait(false);
+                total += read;
+            }
+        }
+        catch (Exception e)
+        {
+            failure.Set(e is OperationCanceledException ? "cancelled" : e.Message);
+            // Unblock the other direction: it may be waiting on a read that will now never finish.
+            from.Abort(failure.Message!);
+            to.Abort(failure.Message!);
+            await stop.CancelAsync().ConfigureAwait(false);
+            return total;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}
