@@ -390,17 +390,15 @@ public class ProtocolViolationTests
         await ExpectStillOpenAsync(link);
     }
 
-    [Fact]
-    public async Task A_long_violation_reason_still_fits_the_websocket_close_frame()
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_throwing_open_handler_closes_the_link_with_1011_instead_of_escaping(TransportKind kind)
     {
-        var (link, _) = await AgentLinkAsync(TransportKind.WebSocket);
-        await using var _ = link;
-        var id = uint.MaxValue - 1; // even, never opened: the reason names it
-        var frame = FrameCodec.Encode(FrameType.Data, id, new byte[] { 1 });
-        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), id);
-        await link.Raw.SendAsync(frame);
-        await link.ExpectClosedAsync(CloseCodes.ProtocolError);
-        await ExpectRawCloseAsync(link, CloseCodes.ProtocolError);
-        Assert.True(System.Text.Encoding.UTF8.GetByteCount(link.Raw.CloseReason!) <= 123);
+        await using var link = await RawLink.StartAsync(kind, MuxPair.AgentOptions, _ => throw new InvalidOperationException("handler bug"));
+        await link.Raw.SendAsync(FrameCodec.EncodeOpen(2, "db:1"));
+        var info = await link.ExpectClosedAsync(CloseCodes.InternalError);
+        Assert.False(info.ByPeer);
+        Assert.Contains("handler bug", info.Reason);
+        await ExpectRawCloseAsync(link, CloseCodes.InternalError);
     }
 }

@@ -224,7 +224,7 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
         }
         var headers = context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
         var request = new ConnectRequest(authority, context.Request.Protocol, context.Request.Headers.ProxyAuthorization.ToString(), headers);
-        var keepAlive = await tunneler.HandleAsync(transport, context.Abort, request, context.Connection.RemoteIpAddress?.ToString() ?? "?", context.RequestAborted).ConfigureAwait(false);
+        var keepAlive = await tunneler.HandleAsync(transport, context.Abort, request, context.Connection.RemoteIpAddress?.ToString() ?? "?", CancellationToken.None).ConfigureAwait(false);
         if (keepAlive)
         {
             // An error answer was written raw; Kestrel's own response state is now meaningless, so end the connection.

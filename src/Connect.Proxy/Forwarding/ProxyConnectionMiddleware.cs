@@ -97,7 +97,8 @@ public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, IOptions
             }
 
             input.AdvanceTo(buffer.GetPosition(parsed.Consumed));
-            var keepAlive = await tunneler.HandleAsync(connection.Transport, connection.Abort, parsed.Request!, remote, connection.ConnectionClosed).ConfigureAwait(false);
+            // Not ConnectionClosed: Kestrel fires it on the client's FIN, and a half-closed client still reads the reply.
+            var keepAlive = await tunneler.HandleAsync(connection.Transport, connection.Abort, parsed.Request!, remote, CancellationToken.None).ConfigureAwait(false);
             if (!keepAlive)
             {
                 return;

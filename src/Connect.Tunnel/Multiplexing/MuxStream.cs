@@ -225,6 +225,8 @@ public sealed class MuxStream : Stream
             ReleaseSegments();
             WakeAll();
         }
+        // A stream reset before OPEN_OK (DATA before OPEN_OK, a cancelled open) must not leave its opener waiting.
+        _opened.TrySetException(new StreamOpenException(OpenErrorCode.Internal, reason));
         _mux.SendControl(FrameCodec.EncodeCodeAndReason(FrameType.Rst, Id, (byte)code, reason));
         RemoveIfDone();
     }

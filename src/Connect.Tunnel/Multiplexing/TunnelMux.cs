@@ -95,6 +95,11 @@ public sealed class TunnelMux : IAsyncDisposable
         {
             info = new LinkCloseInfo(1006, $"transport failed: {e.Message}", ByPeer: true);
         }
+        catch (Exception e)
+        {
+            // A callback (onIncoming, GoAwayReceived, StreamsChanged) threw: close this link, never leave it half-run.
+            info = new LinkCloseInfo(CloseCodes.InternalError, $"internal error: {e.GetType().Name}: {e.Message}", ByPeer: false);
+        }
 
         bool sendClose;
         lock (_sync)

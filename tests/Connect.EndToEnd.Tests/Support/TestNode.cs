@@ -1,0 +1,99 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Connect.Actors.Links;
+using Connect.Host;
+using Connect.Host.Configuration;
+using Connect.Host.Tunnels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Connect.EndToEnd.Tests.Support;
+
+/// <summary>A real Connect node in this process: Kestrel on loopback ports, Akka remoting on a loopback port.</summary>
+public sealed class TestNode : IAsyncDisposable
+{
+    public const string Token = "test-token-0123456789";
+
+    private TestNode(WebApplication app) => App = app;
+
+    public WebApplication App { get; }
+
+    public IServiceProvider Services => App.Services;
+
+    public NodeIdentity Identity => Services.GetRequiredService<NodeIdentity>();
+
+    public Listeners Listeners => Services.GetRequiredService<Listeners>();
+
+    public int ProxyPort => Listeners.ProxyPort;
+
+    public int TunnelPort => Listeners.TunnelPort;
+
+    public int AdminPort => Listeners.AdminPort;
+
+    public Uri TunnelUri => new($"ws://127.0.0.1:{TunnelPort}/v1/tunnel");
+
+    public string Address => Cluster.Get(Services.GetRequiredService<ActorSystem>()).SelfAddress.ToString();
+
+    public LinkRegistry Links => Services.GetRequiredService<LinkRegistry>();
+
+    /// <summary>Starts a node; <paramref name="seeds"/> empty forms a cluster of one. Ports are free ones unless given.</summary>
+    public static async Task<TestNode> StartAsync(IEnumerable<string>? seeds = null, IDictionary<string, string?>? settings = null, int tunnelPort = 0, int proxyPort = 0)
+    {
+        var overrides = new Dictionary<string, string?>
+        {
+            ["Connect:Tunnel:Port"] = tunnelPort.ToString(),
+            ["Connect:Proxy:Port"] = proxyPort.ToString(),
+            ["Connect:Admin:Port"] = "0",
+            ["Connect:Cluster:Port"] = "0",
+            ["Connect:Cluster:DataPort"] = "0",
+            ["Connect:Sessions:HoldTimeout"] = "00:00:03",
+            ["Connect:Drain:Deadline"] = "00:00:10",
+            ["Connect:Auth:Tokens:0:Name"] = "tests",
+            ["Connect:Auth:Tokens:0:Token"] = Token,
+            ["Connect:Auth:Tokens:0:Sessions:0"] = "*",
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Akka"] = "Warning",
+        };
+        var index = 0;
+        foreach (var seed in seeds ?? [])
+        {
+            overrides[$"Connect:Cluster:SeedNodes:{index++}"] = seed;
+        }
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            overrides[key] = value;
+        }
+        var app = ConnectNode.Build([], overrides);
+        await app.StartAsync();
+        var node = new TestNode(app);
+        await node.WaitUpAsync(TimeSpan.FromSeconds(30));
+        return node;
+    }
+
+    public async Task WaitUpAsync(TimeSpan timeout)
+    {
+        var cluster = Cluster.Get(Services.GetRequiredService<ActorSystem>());
+        var up = new TaskCompletionSource();
+        cluster.RegisterOnMemberUp(() => up.TrySetResult());
+        await up.Task.WaitAsync(timeout);
+    }
+
+    public async Task StopAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await App.StopAsync(timeout.Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already stopped by the test.
+        }
+        await App.DisposeAsync();
+    }
+}
