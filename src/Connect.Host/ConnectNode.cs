@@ -4,6 +4,7 @@ using Akka.Hosting;
 using Connect.Actors.Links;
 using Connect.Actors.Sessions;
 using Connect.Actors.Streams;
+using Connect.Host.Admin;
 using Connect.Host.Configuration;
 using Connect.Host.Health;
 using Connect.Host.Security;
@@ -57,7 +58,7 @@ public static class ConnectNode
             sp.GetRequiredService<IRequiredActor<SessionRegion>>().ActorRef,
             sp.GetRequiredService<LinkRegistry>(),
             Cluster.Get(sp.GetRequiredService<ActorSystem>()).SelfAddress.ToString(),
-            remote: null,
+            sp.GetService<IRemoteStreamOpener>(),
             settings.Sessions.HoldTimeout + TimeSpan.FromSeconds(10),
             sp.GetRequiredService<ILogger<StreamBroker>>()));
         services.AddSingleton<ITunnelConnector, TunnelConnector>();
@@ -69,6 +70,7 @@ public static class ConnectNode
         services.AddSingleton<Listeners>();
         services.AddHostedService<IdentityService>();
         services.AddConnectCluster(settings);
+        services.AddConnectAdmin(settings);
         services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Drain.Deadline + TimeSpan.FromSeconds(45));
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
@@ -79,6 +81,7 @@ public static class ConnectNode
         app.UseMiddleware<ForwardProxyMiddleware>();
         app.MapTunnelEndpoint();
         app.MapHealthEndpoints();
+        app.MapAdminApi();
         return app;
     }
 

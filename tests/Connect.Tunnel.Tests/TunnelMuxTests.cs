@@ -188,6 +188,28 @@ public class TunnelMuxTests
 
     [Theory]
     [MemberData(nameof(Transports))]
+    public async Task Opens_racing_on_many_threads_reach_the_peer_in_id_order(TransportKind kind)
+    {
+        // The peer closes the link (1002) when OPEN ids do not increase, so this fails if two opens overtake each other.
+        await using var link = await MuxPair.StartAsync(kind);
+        var refusals = await Task.WhenAll(Enumerable.Range(0, 8).Select(worker => Task.Run(async () =>
+        {
+            var codes = new List<OpenErrorCode>();
+            for (var i = 0; i < 150; i++)
+            {
+                var refused = await Assert.ThrowsAsync<StreamOpenException>(() => link.Server.OpenStreamAsync($"refuse-{worker}-{i}:1"));
+                codes.Add(refused.Code);
+            }
+            return codes;
+        }))).WaitAsync(Timeouts.Bulk);
+
+        Assert.All(refusals.SelectMany(c => c), code => Assert.Equal(OpenErrorCode.ConnectionRefused, code));
+        Assert.False(link.Agent.IsClosed);
+        Assert.Equal(1200, link.Agent.StreamsOpened);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
     public async Task A_slow_reader_does_not_stall_a_fast_stream_and_buffers_at_most_one_window(TransportKind kind)
     {
         await using var link = await MuxPair.StartAsync(kind);

@@ -12,35 +12,35 @@ public interface IWithSessionId
 // ----- commands to the session entity -----
 
 /// <summary>A tunnel link (a WebSocket on some node) joins its session; sent again whenever the entity may have moved.</summary>
-public sealed record AttachLink(string SessionId, string LinkId, IActorRef Link, string Node, DateTimeOffset Since, LinkLoad Load) : IWithSessionId;
+public sealed record AttachLink(string SessionId, string LinkId, IActorRef Link, string Node, DateTimeOffset Since, LinkLoad Load) : IWithSessionId, IConnectMessage;
 
 /// <summary>A link closed; the entity forgets it (it also watches the link actor, in case this never arrives).</summary>
-public sealed record DetachLink(string SessionId, string LinkId, string Reason) : IWithSessionId;
+public sealed record DetachLink(string SessionId, string LinkId, string Reason) : IWithSessionId, IConnectMessage;
 
 /// <summary>A link's current load, sent when its stream count changes and periodically.</summary>
-public sealed record ReportLinkLoad(string SessionId, string LinkId, LinkLoad Load) : IWithSessionId;
+public sealed record ReportLinkLoad(string SessionId, string LinkId, LinkLoad Load) : IWithSessionId, IConnectMessage;
 
 /// <summary>A proxy request asks for a stream to <paramref name="Target"/>; links in <paramref name="ExcludeLinks"/> just failed for it.</summary>
-public sealed record OpenStream(string SessionId, string Target, string FromNode, ImmutableHashSet<string> ExcludeLinks) : IWithSessionId;
+public sealed record OpenStream(string SessionId, string Target, string FromNode, ImmutableHashSet<string> ExcludeLinks) : IWithSessionId, IConnectMessage;
 
 /// <summary>Ask every link of the session to move (GOAWAY): the agent reconnects, open streams finish.</summary>
-public sealed record MoveSessionLinks(string SessionId, string Reason) : IWithSessionId;
+public sealed record MoveSessionLinks(string SessionId, string Reason) : IWithSessionId, IConnectMessage;
 
 /// <summary>Query: the session's state as the entity knows it.</summary>
-public sealed record GetSession(string SessionId) : IWithSessionId;
+public sealed record GetSession(string SessionId) : IWithSessionId, IConnectMessage;
 
 // ----- replies from the session entity -----
 
-public sealed record LinkAttached(string SessionId, string LinkId);
+public sealed record LinkAttached(string SessionId, string LinkId) : IConnectMessage;
 
 /// <summary>The entity does not know this link (it was re-created elsewhere); the link must attach again.</summary>
-public sealed record LinkUnknown(string SessionId, string LinkId);
+public sealed record LinkUnknown(string SessionId, string LinkId) : IConnectMessage;
 
 /// <summary>Open the stream on this link; the link lives on <paramref name="LinkNode"/>.</summary>
-public sealed record StreamGranted(string SessionId, string LinkId, IActorRef Link, string LinkNode);
+public sealed record StreamGranted(string SessionId, string LinkId, IActorRef Link, string LinkNode) : IConnectMessage;
 
 /// <summary>No stream for now, and why.</summary>
-public sealed record StreamRefused(string SessionId, StreamRefusal Reason, string Message);
+public sealed record StreamRefused(string SessionId, StreamRefusal Reason, string Message) : IConnectMessage;
 
 public enum StreamRefusal
 {
@@ -80,4 +80,4 @@ public sealed record SessionSnapshot(
     ImmutableList<LinkSnapshot> Links,
     int PendingOpens,
     long StreamsGranted,
-    long StreamsRefused);
+    long StreamsRefused) : IConnectMessage;

@@ -4,6 +4,8 @@ using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
+using Connect.Actors.Protocol;
+using Connect.Actors.Serialization;
 using Connect.Actors.Sessions;
 
 namespace Connect.Host.Configuration;
@@ -36,6 +38,7 @@ public static class AkkaSetup
                     loggers.ClearLoggers();
                     loggers.AddLoggerFactory();
                 })
+                .WithCustomSerializer("connect", [typeof(IConnectMessage)], system => new ConnectMessageSerializer(system))
                 .WithRemoting(new RemoteOptions
                 {
                     HostName = settings.BindAddress,

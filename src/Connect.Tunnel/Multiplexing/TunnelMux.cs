@@ -145,6 +145,8 @@ public sealed class TunnelMux : IAsyncDisposable
             _nextLocalId += 2;
             stream = new MuxStream(this, id, target, locallyOpened: true);
             _streams.Add(id, stream);
+            // Queued under the lock that took the id: the peer requires OPEN ids to increase, so
+            // two concurrent opens must not put their OPEN frames on the wire out of order.
         }
         Interlocked.Increment(ref _streamsOpened);
         StreamsChanged?.Invoke(this);
