@@ -7,6 +7,7 @@ using Connect.Actors.Streams;
 using Connect.Host.Admin;
 using Connect.Host.Configuration;
 using Connect.Host.Health;
+using Connect.Host.NodeChannel;
 using Connect.Host.Security;
 using Connect.Host.Tunnels;
 using Connect.Proxy;
@@ -67,6 +68,12 @@ public static class ConnectNode
         services.AddSingleton<ConnectTunneler>();
         services.AddSingleton<UpstreamClients>();
         services.AddSingleton<ProxyConnectionMiddleware>();
+        services.AddSingleton(new NodeChannelSecret(NodeChannelHandshake.SecretBytes(
+            string.IsNullOrEmpty(settings.Cluster.DataSecret) ? "development-data-secret-" + settings.Cluster.SystemName : settings.Cluster.DataSecret)));
+        services.AddSingleton<NodeChannelServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeChannelServer>());
+        services.AddSingleton<NodeChannelPool>();
+        services.AddSingleton<IRemoteStreamOpener>(sp => sp.GetRequiredService<NodeChannelPool>());
         services.AddSingleton<Listeners>();
         services.AddHostedService<IdentityService>();
         services.AddConnectCluster(settings);
@@ -86,7 +93,7 @@ public static class ConnectNode
     }
 
     /// <summary>Fills in <see cref="NodeIdentity"/> once every listener is bound (StartedAsync runs after all hosted services started, Kestrel included).</summary>
-    private sealed class IdentityService(Listeners listeners, NodeIdentity identity, ActorSystem system, IOptions<ConnectSettings> options) : IHostedLifecycleService
+    private sealed class IdentityService(Listeners listeners, NodeChannelServer channels, NodeIdentity identity, ActorSystem system, IOptions<ConnectSettings> options) : IHostedLifecycleService
     {
         public Task StartedAsync(CancellationToken cancellationToken)
         {
@@ -96,6 +103,7 @@ public static class ConnectNode
             identity.TunnelUrl = $"ws://{host}:{listeners.TunnelPort}";
             identity.ProxyUrl = $"http://{host}:{listeners.ProxyPort}";
             identity.AdminUrl = $"http://{host}:{listeners.AdminPort}";
+            identity.DataEndpoint = $"{host}:{channels.Port}";
             return Task.CompletedTask;
         }
 
@@ -141,6 +149,10 @@ public static class ConnectNode
             {
                 throw new InvalidOperationException($"Connect:{name}:Port {port} is outside 0..65535");
             }
+        }
+        if (settings.Auth.Tokens.Count > 0 && string.IsNullOrEmpty(settings.Cluster.DataSecret))
+        {
+            throw new InvalidOperationException("tokens are configured (production mode) but Connect:Cluster:DataSecret is empty; set the same secret on every node so node-to-node data channels are authenticated");
         }
         if (settings.Auth.Tokens.Count == 0 && !System.Net.IPAddress.IsLoopback(bind) && !settings.Auth.AllowDevelopmentTokenOnNetwork)
         {

@@ -19,6 +19,7 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
     private readonly TunnelLink _link;
     private readonly IActorRef _region;
     private readonly string _node;
+    private readonly string _dataEndpoint;
     private readonly Func<IReadOnlyList<string>> _suggestedServers;
     private readonly ILogger _logger;
     private IActorRef? _entity;
@@ -26,11 +27,12 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
     private Action<TunnelMux>? _onStreamsChanged;
     private Action<GoAwayInfo>? _onGoAway;
 
-    public LinkActor(TunnelLink link, IActorRef region, string node, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers)
+    public LinkActor(TunnelLink link, IActorRef region, string node, string dataEndpoint, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers)
     {
         _link = link;
         _region = region;
         _node = node;
+        _dataEndpoint = dataEndpoint;
         _suggestedServers = suggestedServers;
         _logger = loggers.CreateLogger<LinkActor>();
 
@@ -90,8 +92,8 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(TunnelLink link, IActorRef region, string node, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers) =>
-        Akka.Actor.Props.Create(() => new LinkActor(link, region, node, suggestedServers, loggers));
+    public static Props Props(TunnelLink link, IActorRef region, string node, string dataEndpoint, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers) =>
+        Akka.Actor.Props.Create(() => new LinkActor(link, region, node, dataEndpoint, suggestedServers, loggers));
 
     private sealed record StreamsChanged
     {
@@ -137,7 +139,7 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
 
     private LinkLoad Load() => new(_link.Mux.ActiveStreams, _link.Mux.StreamsOpened, _link.Mux.BytesIn, _link.Mux.BytesOut, _goingAway || _link.Mux.IsGoingAway);
 
-    private void Attach() => _region.Tell(new AttachLink(_link.SessionId, _link.LinkId, Self, _node, _link.Since, Load()));
+    private void Attach() => _region.Tell(new AttachLink(_link.SessionId, _link.LinkId, Self, _node, _dataEndpoint, _link.Since, Load()));
 
     private void Report() => _region.Tell(new ReportLinkLoad(_link.SessionId, _link.LinkId, Load()));
 

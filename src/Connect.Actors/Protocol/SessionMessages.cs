@@ -12,7 +12,7 @@ public interface IWithSessionId
 // ----- commands to the session entity -----
 
 /// <summary>A tunnel link (a WebSocket on some node) joins its session; sent again whenever the entity may have moved.</summary>
-public sealed record AttachLink(string SessionId, string LinkId, IActorRef Link, string Node, DateTimeOffset Since, LinkLoad Load) : IWithSessionId, IConnectMessage;
+public sealed record AttachLink(string SessionId, string LinkId, IActorRef Link, string Node, string DataEndpoint, DateTimeOffset Since, LinkLoad Load) : IWithSessionId, IConnectMessage;
 
 /// <summary>A link closed; the entity forgets it (it also watches the link actor, in case this never arrives).</summary>
 public sealed record DetachLink(string SessionId, string LinkId, string Reason) : IWithSessionId, IConnectMessage;
@@ -36,8 +36,8 @@ public sealed record LinkAttached(string SessionId, string LinkId) : IConnectMes
 /// <summary>The entity does not know this link (it was re-created elsewhere); the link must attach again.</summary>
 public sealed record LinkUnknown(string SessionId, string LinkId) : IConnectMessage;
 
-/// <summary>Open the stream on this link; the link lives on <paramref name="LinkNode"/>.</summary>
-public sealed record StreamGranted(string SessionId, string LinkId, IActorRef Link, string LinkNode) : IConnectMessage;
+/// <summary>Open the stream on this link; the link lives on <paramref name="LinkNode"/>, whose node channel listens at <paramref name="DataEndpoint"/> (host:port).</summary>
+public sealed record StreamGranted(string SessionId, string LinkId, IActorRef Link, string LinkNode, string DataEndpoint) : IConnectMessage;
 
 /// <summary>No stream for now, and why.</summary>
 public sealed record StreamRefused(string SessionId, StreamRefusal Reason, string Message) : IConnectMessage;

@@ -151,7 +151,7 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
             return;
         }
         _state = SessionDecisions.Granted(_state, link);
-        replyTo.Tell(new StreamGranted(_sessionId, link.LinkId, link.Link, link.Node));
+        replyTo.Tell(new StreamGranted(_sessionId, link.LinkId, link.Link, link.Node, link.DataEndpoint));
     }
 
     private void Hold(OpenStream open, IActorRef replyTo)

@@ -5,7 +5,7 @@ using Connect.Actors.Protocol;
 namespace Connect.Actors.Sessions;
 
 /// <summary>One attached link as the entity sees it.</summary>
-public sealed record LinkEntry(string LinkId, IActorRef Link, string Node, DateTimeOffset Since, LinkLoad Load, int GrantsSinceReport)
+public sealed record LinkEntry(string LinkId, IActorRef Link, string Node, string DataEndpoint, DateTimeOffset Since, LinkLoad Load, int GrantsSinceReport)
 {
     /// <summary>Streams the link has, counting grants it has not yet reported.</summary>
     public int EstimatedStreams => Load.ActiveStreams + GrantsSinceReport;
@@ -46,7 +46,7 @@ public static class SessionDecisions
     public static SessionState Attach(SessionState state, AttachLink attach) =>
         state with
         {
-            Links = state.Links.SetItem(attach.LinkId, new LinkEntry(attach.LinkId, attach.Link, attach.Node, attach.Since, attach.Load, 0)),
+            Links = state.Links.SetItem(attach.LinkId, new LinkEntry(attach.LinkId, attach.Link, attach.Node, attach.DataEndpoint, attach.Since, attach.Load, 0)),
         };
 
     public static SessionState Detach(SessionState state, string linkId) => state with { Links = state.Links.Remove(linkId) };

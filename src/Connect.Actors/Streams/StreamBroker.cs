@@ -32,7 +32,8 @@ public sealed class StreamBrokerException(BrokerFailure failure, string message,
 /// <summary>Opens a stream on a link that lives on another node (the node-to-node data channel).</summary>
 public interface IRemoteStreamOpener
 {
-    Task<MuxStream> OpenAsync(string linkNode, string linkId, string target, CancellationToken cancellationToken);
+    /// <summary>Opens a stream to <paramref name="target"/> on link <paramref name="linkId"/>, which lives on the node whose channel listens at <paramref name="dataEndpoint"/>.</summary>
+    Task<MuxStream> OpenAsync(string dataEndpoint, string linkId, string target, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -106,6 +107,6 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
         {
             throw new StreamOpenException(OpenErrorCode.GoingAway, $"link {granted.LinkId} is on {granted.LinkNode} and this node has no node channel");
         }
-        return await remote.OpenAsync(granted.LinkNode, granted.LinkId, target, cancellationToken).ConfigureAwait(false);
+        return await remote.OpenAsync(granted.DataEndpoint, granted.LinkId, target, cancellationToken).ConfigureAwait(false);
     }
 }

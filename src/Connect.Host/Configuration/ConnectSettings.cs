@@ -78,6 +78,12 @@ public sealed class ClusterSettings
 
     /// <summary>Port of the node-to-node data channel (Akka.Streams TCP); 0 picks a free port.</summary>
     public int DataPort { get; set; } = 7091;
+
+    /// <summary>
+    /// Shared secret that authenticates node-to-node data channels (HMAC challenge). Every node of a cluster uses the
+    /// same. Empty: a development secret is used, allowed only in development mode (no tokens configured).
+    /// </summary>
+    public string DataSecret { get; set; } = "";
 }
 
 public sealed class AuthSettings

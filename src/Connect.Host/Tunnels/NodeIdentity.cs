@@ -10,4 +10,7 @@ public sealed class NodeIdentity
     public string ProxyUrl { get; set; } = "";
 
     public string AdminUrl { get; set; } = "";
+
+    /// <summary>host:port of this node's node-to-node data channel.</summary>
+    public string DataEndpoint { get; set; } = "";
 }

@@ -116,7 +116,7 @@ public static partial class TunnelEndpoint
         try
         {
             link.Actor = system.ActorOf(
-                LinkActor.Props(link, region.ActorRef, node.Address, lifecycle.SuggestedServers, loggers),
+                LinkActor.Props(link, region.ActorRef, node.Address, node.DataEndpoint, lifecycle.SuggestedServers, loggers),
                 "link-" + Uri.EscapeDataString(linkId));
             Log.LinkAccepted(logger, session, linkId, remote);
             var closed = await mux.RunAsync();

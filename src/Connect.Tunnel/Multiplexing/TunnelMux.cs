@@ -147,10 +147,10 @@ public sealed class TunnelMux : IAsyncDisposable
             _streams.Add(id, stream);
             // Queued under the lock that took the id: the peer requires OPEN ids to increase, so
             // two concurrent opens must not put their OPEN frames on the wire out of order.
+            SendControl(FrameCodec.EncodeOpen(id, target));
         }
         Interlocked.Increment(ref _streamsOpened);
         StreamsChanged?.Invoke(this);
-        SendControl(FrameCodec.EncodeOpen(stream.Id, target));
         try
         {
             await stream.Opened.WaitAsync(cancellationToken).ConfigureAwait(false);

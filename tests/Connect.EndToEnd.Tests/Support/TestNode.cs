@@ -32,7 +32,7 @@ public sealed class TestNode : IAsyncDisposable
 
     public Uri TunnelUri => new($"ws://127.0.0.1:{TunnelPort}/v1/tunnel");
 
-    public string Address => Cluster.Get(Services.GetRequiredService<ActorSystem>()).SelfAddress.ToString();
+    public string Address => Akka.Cluster.Cluster.Get(Services.GetRequiredService<ActorSystem>()).SelfAddress.ToString();
 
     public LinkRegistry Links => Services.GetRequiredService<LinkRegistry>();
 
@@ -51,6 +51,7 @@ public sealed class TestNode : IAsyncDisposable
             ["Connect:Auth:Tokens:0:Name"] = "tests",
             ["Connect:Auth:Tokens:0:Token"] = Token,
             ["Connect:Auth:Tokens:0:Sessions:0"] = "*",
+            ["Connect:Cluster:DataSecret"] = "test-data-secret",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:Akka"] = "Warning",
         };
@@ -72,11 +73,27 @@ public sealed class TestNode : IAsyncDisposable
 
     public async Task WaitUpAsync(TimeSpan timeout)
     {
-        var cluster = Cluster.Get(Services.GetRequiredService<ActorSystem>());
+        var cluster = Akka.Cluster.Cluster.Get(Services.GetRequiredService<ActorSystem>());
         var up = new TaskCompletionSource();
         cluster.RegisterOnMemberUp(() => up.TrySetResult());
         await up.Task.WaitAsync(timeout);
     }
+
+    /// <summary>Waits until this node sees <paramref name="count"/> members Up.</summary>
+    public async Task WaitMembersUpAsync(int count, TimeSpan timeout)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(Services.GetRequiredService<ActorSystem>());
+        using var cts = new CancellationTokenSource(timeout);
+        while (cluster.State.Members.Count(m => m.Status == MemberStatus.Up) != count)
+        {
+            await Task.Delay(50, cts.Token);
+        }
+    }
+
+    /// <summary>Asks the session entity (through this node's shard region) for its state.</summary>
+    public Task<Connect.Actors.Protocol.SessionSnapshot> GetSessionAsync(string session) =>
+        Services.GetRequiredService<Akka.Hosting.IRequiredActor<Connect.Actors.Sessions.SessionRegion>>().ActorRef
+            .Ask<Connect.Actors.Protocol.SessionSnapshot>(new Connect.Actors.Protocol.GetSession(session), TimeSpan.FromSeconds(15));
 
     public async Task StopAsync()
     {
