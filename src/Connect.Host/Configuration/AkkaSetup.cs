@@ -30,8 +30,15 @@ public static class AkkaSetup
         var cluster = settings.Cluster;
         services.AddAkka(cluster.SystemName, (builder, provider) =>
         {
+            // Keep-majority split-brain resolver: a minority side downs itself, so a session entity never runs twice.
+            var downing = $$"""
+                akka.cluster.downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+                akka.cluster.split-brain-resolver.active-strategy = keep-majority
+                akka.cluster.split-brain-resolver.stable-after = {{(int)cluster.DowningStableAfter.TotalMilliseconds}}ms
+                """;
             builder
                 .AddHocon(Hocon, HoconAddMode.Prepend)
+                .AddHocon(downing, HoconAddMode.Prepend)
                 .ConfigureLoggers(loggers =>
                 {
                     loggers.LogLevel = Akka.Event.LogLevel.InfoLevel;
@@ -61,6 +68,10 @@ public static class AkkaSetup
                         // Sessions live as long as their links; the entity stops itself when it has neither links nor requests.
                         ShouldPassivateIdleEntities = false,
                     });
+            if (!string.IsNullOrWhiteSpace(cluster.Hocon))
+            {
+                builder.AddHocon(cluster.Hocon, HoconAddMode.Prepend);
+            }
             if (cluster.SeedNodes.Count == 0)
             {
                 // No seeds: form a cluster of one (the embedded default and single-node tests).

@@ -76,6 +76,15 @@ public sealed class ClusterSettings
 
     public List<string> Roles { get; set; } = [];
 
+    /// <summary>
+    /// How long the cluster must be stable before the split-brain resolver downs unreachable nodes (keep-majority).
+    /// Shorter recovers sessions faster after a crash; too short downs nodes during a GC pause or a network blip.
+    /// </summary>
+    public TimeSpan DowningStableAfter { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Extra HOCON appended last, for settings without a typed option (see cluster-config/).</summary>
+    public string? Hocon { get; set; }
+
     /// <summary>Port of the node-to-node data channel (Akka.Streams TCP); 0 picks a free port.</summary>
     public int DataPort { get; set; } = 7091;
 
