@@ -20,6 +20,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "proxy connection from {Remote} rejected with {Status}: {Reason}")]
     public static partial void ConnectionRejected(ILogger logger, string remote, int status, string reason);
 
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "session {SessionId}: {Method} {Target} lost its tunnel before any response (attempt {Attempt}): {Reason}; sending it again")]
+    public static partial void RequestRetried(ILogger logger, string sessionId, string method, string target, int attempt, string reason);
+
     [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "session {SessionId}: {Method} {Target} failed after the response started: {Reason}")]
     public static partial void ResponseAborted(ILogger logger, string sessionId, string method, string target, string reason);
 }

@@ -51,15 +51,7 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
         var exclude = ImmutableHashSet<string>.Empty;
         for (var attempt = 1; ; attempt++)
         {
-            object reply;
-            try
-            {
-                reply = await region.Ask<object>(new OpenStream(sessionId, target, node, exclude), askTimeout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (AskTimeoutException)
-            {
-                throw new StreamBrokerException(BrokerFailure.Timeout, $"session '{sessionId}' did not answer within {askTimeout.TotalSeconds:0} s");
-            }
+            var reply = await AskEntityAsync(new OpenStream(sessionId, target, node, exclude), cancellationToken).ConfigureAwait(false);
 
             if (reply is StreamRefused refused)
             {
@@ -92,6 +84,40 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
     }
 
     private sealed class LinkGoneException : Exception;
+
+    /// <summary>
+    /// Asks the entity, and asks again every <see cref="ResendInterval"/> until <c>askTimeout</c>: a request sent
+    /// while its shard's node is crashing is lost until the node is downed and the shard re-allocated, and a
+    /// re-sent one then reaches the new entity. The first answer wins; the others are dropped.
+    /// </summary>
+    private async Task<object> AskEntityAsync(OpenStream request, CancellationToken cancellationToken)
+    {
+        var started = Environment.TickCount64;
+        var outstanding = new List<Task<object>>();
+        while (true)
+        {
+            var remaining = askTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
+            if (remaining > TimeSpan.Zero)
+            {
+                outstanding.Add(region.Ask<object>(request, remaining, cancellationToken));
+            }
+            if (outstanding.Count == 0)
+            {
+                throw new StreamBrokerException(BrokerFailure.Timeout, $"session '{request.SessionId}' did not answer within {askTimeout.TotalSeconds:0} s");
+            }
+            var resend = Task.Delay(remaining > ResendInterval ? ResendInterval : Timeout.InfiniteTimeSpan, cancellationToken);
+            var done = await Task.WhenAny(outstanding.Append(resend)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (done is Task<object> { IsCompletedSuccessfully: true } answered)
+            {
+                return answered.Result;
+            }
+            outstanding.RemoveAll(t => t.IsCompleted);
+        }
+    }
+
+    /// <summary>How long to wait for the entity before asking again (see <see cref="AskEntityAsync"/>).</summary>
+    public TimeSpan ResendInterval { get; init; } = TimeSpan.FromSeconds(3);
 
     private async Task<MuxStream> OpenOnLinkAsync(StreamGranted granted, string target, CancellationToken cancellationToken)
     {

@@ -55,6 +55,20 @@ public sealed partial class NodeChannelServer(LinkRegistry links, IOptions<Conne
         await Task.WhenAll(open.Select(c => c.CloseAsync(CloseCodes.GoingAway, "node stopping"))).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Drops the listener and every channel at once, as a crashed process would (tests and fault drills).</summary>
+    public void Abort()
+    {
+        _stop.Cancel();
+        _listener?.Dispose();
+        lock (_channels)
+        {
+            foreach (var channel in _channels)
+            {
+                channel.Abort("node aborted");
+            }
+        }
+    }
+
     private async Task AcceptLoopAsync(Socket listener)
     {
         while (!_stop.IsCancellationRequested)

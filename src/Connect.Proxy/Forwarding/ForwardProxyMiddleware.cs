@@ -73,11 +73,10 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
                 return;
             }
 
-            using var request = BuildRequest(context, uri);
             HttpResponseMessage response;
             try
             {
-                response = await clients.For(verdict.SessionId!).SendAsync(request, context.RequestAborted).ConfigureAwait(false);
+                response = await SendWithRetryAsync(context, uri, verdict.SessionId!).ConfigureAwait(false);
             }
             catch (HttpRequestException e) when (e.InnerException is TunnelConnectException tunnel)
             {
@@ -104,6 +103,43 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
         {
             metrics.Finished("absolute", error, Stopwatch.GetElapsedTime(started));
         }
+    }
+
+    /// <summary>
+    /// Sends the request upstream. A request without a body and with an idempotent method (RFC 9110 section 9.2.2)
+    /// is sent again when the tunnel under it was lost before any response arrived (a node crashed, a link died):
+    /// the target either never saw it or may see it twice harmlessly, and the client sees no failure.
+    /// </summary>
+    private async Task<HttpResponseMessage> SendWithRetryAsync(HttpContext context, Uri uri, string session)
+    {
+        var retryable = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true && IsIdempotent(context.Request.Method);
+        for (var attempt = 1; ; attempt++)
+        {
+            using var request = BuildRequest(context, uri);
+            try
+            {
+                return await clients.For(session).SendAsync(request, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e) when (retryable && attempt < 3 && IsTunnelLoss(e) && !context.RequestAborted.IsCancellationRequested)
+            {
+                ProxyLog.RequestRetried(logger, session, context.Request.Method, uri.ToString(), attempt, Innermost(e));
+            }
+        }
+    }
+
+    private static bool IsIdempotent(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
+
+    private static bool IsTunnelLoss(Exception e)
+    {
+        for (Exception? current = e; current is not null; current = current.InnerException)
+        {
+            if (current is Tunnel.Multiplexing.StreamResetException { Code: Tunnel.Frames.ResetCode.LinkLost })
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static HttpRequestMessage BuildRequest(HttpContext context, Uri uri)

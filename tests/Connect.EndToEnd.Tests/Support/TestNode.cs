@@ -95,6 +95,30 @@ public sealed class TestNode : IAsyncDisposable
         Services.GetRequiredService<Akka.Hosting.IRequiredActor<Connect.Actors.Sessions.SessionRegion>>().ActorRef
             .Ask<Connect.Actors.Protocol.SessionSnapshot>(new Connect.Actors.Protocol.GetSession(session), TimeSpan.FromSeconds(15));
 
+    /// <summary>
+    /// Kills the node as a crash would: every socket dropped (Kestrel, agent links, node channels) and the actor
+    /// system terminated without leaving the cluster. Needs <see cref="CrashableSettings"/> so termination does
+    /// not run the graceful leave.
+    /// </summary>
+    public async Task CrashAsync()
+    {
+        foreach (var link in Links.All)
+        {
+            link.Mux.Abort("node crashed");
+        }
+        Services.GetRequiredService<Connect.Host.NodeChannel.NodeChannelServer>().Abort();
+        await Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().StopAsync(new CancellationToken(canceled: true));
+        await Services.GetRequiredService<ActorSystem>().Terminate();
+    }
+
+    /// <summary>Settings for a cluster whose nodes may be crashed: termination skips the leave, downing is quick.</summary>
+    public static Dictionary<string, string?> CrashableSettings(TimeSpan holdTimeout) => new()
+    {
+        ["Connect:Cluster:Hocon"] = "akka.coordinated-shutdown.run-by-actor-system-terminate = off\nakka.cluster.failure-detector.acceptable-heartbeat-pause = 2s\nakka.cluster.failure-detector.heartbeat-interval = 500ms",
+        ["Connect:Cluster:DowningStableAfter"] = "00:00:02",
+        ["Connect:Sessions:HoldTimeout"] = holdTimeout.ToString("c"),
+    };
+
     public async Task StopAsync()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
