@@ -37,6 +37,17 @@ public static class ConnectNode
     public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        // --config FILE layers a JSON file (e.g. cluster-config/local/node2.json) over appsettings.json; the command line still wins.
+        var configIndex = Array.IndexOf(args, "--config");
+        if (configIndex >= 0)
+        {
+            if (configIndex + 1 >= args.Length || !File.Exists(args[configIndex + 1]))
+            {
+                throw new InvalidOperationException($"--config needs an existing JSON file, got '{(configIndex + 1 < args.Length ? args[configIndex + 1] : "")}'");
+            }
+            builder.Configuration.AddJsonFile(Path.GetFullPath(args[configIndex + 1]), optional: false);
+            args = args.Where((_, i) => i != configIndex && i != configIndex + 1).ToArray();
+        }
         builder.Configuration.AddCommandLine(ExpandSeeds(args), SwitchMappings);
         if (overrides is not null)
         {
