@@ -17,6 +17,7 @@ public static class Report
         File.WriteAllText(Path.Combine(outDir, chartName), Chart(r));
         var docDir = Path.GetDirectoryName(Path.GetFullPath(options.Doc))!;
         var chartRel = Path.GetRelativePath(docDir, Path.Combine(Path.GetFullPath(outDir), chartName));
+        Directory.CreateDirectory(docDir);
         var md = Markdown(r, options, chartRel, outDir);
         File.WriteAllText(options.Doc, md);
         Console.WriteLine($"wrote {options.Doc} and {chartName}");

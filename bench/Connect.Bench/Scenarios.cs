@@ -88,6 +88,9 @@ public sealed class Scenarios(BenchConfig config, Targets targets, Action<string
         {
             await Task.WhenAll(conns.Select(async conn =>
             {
+                var header = new byte[8];
+                BinaryPrimitives.WriteInt64BigEndian(header, per);
+                await conn.SendAsync(header, limit.Token);
                 long left = per;
                 while (left > 0)
                 {
@@ -96,7 +99,6 @@ public sealed class Scenarios(BenchConfig config, Targets targets, Action<string
                     left -= take;
                     Interlocked.Add(ref sent, take);
                 }
-                conn.ShutdownSend();
                 var answer = new byte[8];
                 var got = 0;
                 while (got < 8)

@@ -26,7 +26,7 @@ public sealed class Suite(BenchOptions options, string logDir)
 
         // Connect, one node: a cluster of one, its agent linked to it.
         // perf needs the JIT to publish symbol maps (/tmp/perf-PID.map) to name managed frames.
-        var node1 = await NodeProcess.StartAsync(NodeDll, "node-single", logDir, environment: options.Profile ? new Dictionary<string, string> { ["DOTNET_PerfMapEnabled"] = "1" } : null);
+        var node1 = await NodeProcess.StartAsync(NodeDll, "node-single", logDir, environment: options.Profile ? new Dictionary<string, string> { ["DOTNET_PerfMapEnabled"] = "1", ["DOTNET_EnableWriteXorExecute"] = "0" } : null);
         var agent1 = StartAgent("agent-single", node1, "bench-single");
         // Connect, across nodes: a cluster of two; proxy on x1, the agent's only link on x2.
         var x1 = await NodeProcess.StartAsync(NodeDll, "node-x1", logDir);

@@ -7,8 +7,8 @@ namespace Connect.Bench;
 /// <summary>
 /// The "private app" every path reaches, all on 127.0.0.1 in this process: an HTTP server (Kestrel) with
 /// <c>/small</c> (1 KiB) and <c>/bytes?n=N</c> (N bytes, Content-Length), and raw TCP servers: a source
-/// (reads an 8-byte big-endian count, sends that many bytes, then FIN), a sink (reads to EOF, answers the
-/// 8-byte count) and an echo.
+/// (reads an 8-byte big-endian count, sends that many bytes, then FIN), a sink (reads an 8-byte count and that many bytes, answers
+/// the count it read) and an echo.
 /// </summary>
 public sealed class Targets : IAsyncDisposable
 {
@@ -142,11 +142,20 @@ public sealed class Targets : IAsyncDisposable
 
     private async Task ServeSinkAsync(Socket client)
     {
+        // Reads an 8-byte count, then that many bytes, then answers the count it read. The count up front means
+        // no half-close is needed: squid closes both directions of a CONNECT tunnel on the client's FIN.
+        var header = new byte[8];
+        await ReadExactlyAsync(client, header);
+        var expected = BinaryPrimitives.ReadInt64BigEndian(header);
         var buffer = new byte[64 * 1024];
         long total = 0;
-        int read;
-        while ((read = await client.ReceiveAsync(buffer, SocketFlags.None, _stop.Token)) > 0)
+        while (total < expected)
         {
+            var read = await client.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, expected - total)), SocketFlags.None, _stop.Token);
+            if (read == 0)
+            {
+                break;
+            }
             total += read;
         }
         var answer = new byte[8];
