@@ -13,7 +13,7 @@ namespace Connect.Proxy.Forwarding;
 /// answer <c>200 Connection Established</c>, then splice raw bytes both ways until both sides finish.
 /// Failures before the 200 are answered with a status that says why; after it, the connection is aborted.
 /// </summary>
-public sealed class ConnectTunneler(ProxyGate gate, IOptions<ProxyOptions> options, ProxyMetrics metrics, ILogger<ConnectTunneler> logger)
+public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, ILogger<ConnectTunneler> logger)
 {
     /// <summary>Returns true when the connection may carry another request (the CONNECT was answered with an error).</summary>
     public async Task<bool> HandleAsync(IDuplexPipe transport, Action abort, ConnectRequest request, string remote, CancellationToken cancellationToken)
@@ -26,6 +26,7 @@ public sealed class ConnectTunneler(ProxyGate gate, IOptions<ProxyOptions> optio
             return await FailAsync(transport, verdict.SessionId ?? "-", request.Authority, verdict.Error, verdict.Reason, started).ConfigureAwait(false);
         }
         var session = verdict.SessionId!;
+        using var tracked = drain.Track(session, $"CONNECT {request.Authority}", abort);
 
         Tunnel.Multiplexing.MuxStream stream;
         try

@@ -17,7 +17,7 @@ namespace Connect.Proxy.Forwarding;
 /// the upstream client frame them), hop-by-hop headers are dropped (RFC 9110 section 7.6.1), Via is added.
 /// Only requests that arrived on the proxy listener are handled; others pass to the next middleware.
 /// </summary>
-public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate, UpstreamClients clients, ConnectTunneler tunneler, IOptions<ProxyOptions> options, ProxyMetrics metrics, ILogger<ForwardProxyMiddleware> logger)
+public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate, UpstreamClients clients, ConnectTunneler tunneler, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, ILogger<ForwardProxyMiddleware> logger)
 {
     private const string ViaValue = "1.1 connect";
 
@@ -73,6 +73,7 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
                 return;
             }
 
+            using var tracked = drain.Track(verdict.SessionId!, $"{method} {rawTarget}", context.Abort);
             HttpResponseMessage response;
             try
             {
@@ -197,6 +198,11 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
             }
         }
         response.Headers.Append("Via", ViaValue);
+        if (drain.IsDraining)
+        {
+            // Keep-alive clients move to another node for their next request.
+            response.Headers.Connection = "close";
+        }
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
         try

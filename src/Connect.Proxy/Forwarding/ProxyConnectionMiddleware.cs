@@ -14,7 +14,7 @@ namespace Connect.Proxy.Forwarding;
 /// ClientHello gets a plain 400 that says which port speaks what, and everything else goes to Kestrel's
 /// HTTP/1.1 stack untouched, where <see cref="ForwardProxyMiddleware"/> forwards absolute-form requests.
 /// </summary>
-public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, IOptions<ProxyOptions> options, ILogger<ProxyConnectionMiddleware> logger)
+public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, ProxyDrain drain, IOptions<ProxyOptions> options, ILogger<ProxyConnectionMiddleware> logger)
 {
     public const string ListenerItemKey = "connect.listener";
     public const string ProxyListener = "proxy";
@@ -24,6 +24,12 @@ public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, IOptions
     public async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next)
     {
         connection.Items[ListenerItemKey] = ProxyListener;
+        if (drain.IsClosed)
+        {
+            // The node is draining and the grace for load balancers is over: this port takes no new connections.
+            connection.Abort(new ConnectionAbortedException("node draining"));
+            return;
+        }
         var settings = options.Value;
         var input = connection.Transport.Input;
         var remote = connection.RemoteEndPoint?.ToString() ?? "?";
