@@ -33,7 +33,8 @@ public static class ConnectNode
         ["--drain-deadline"] = "Connect:Drain:Deadline",
     };
 
-    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null)
+    /// <param name="configure">Last say over the builder before it builds (tests add log capture here).</param>
+    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddCommandLine(ExpandSeeds(args), SwitchMappings);
@@ -75,6 +76,7 @@ public static class ConnectNode
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
             kestrel.ApplicationServices.GetRequiredService<Listeners>().Configure(kestrel, settings, kestrel.ApplicationServices));
+        configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseWebSockets();

@@ -7,6 +7,7 @@ using Akka.Remote.Hosting;
 using Connect.Actors.Protocol;
 using Connect.Actors.Serialization;
 using Connect.Actors.Sessions;
+using Connect.Host.Admin;
 
 namespace Connect.Host.Configuration;
 
@@ -61,6 +62,7 @@ public static class AkkaSetup
                         // Sessions live as long as their links; the entity stops itself when it has neither links nor requests.
                         ShouldPassivateIdleEntities = false,
                     });
+            builder.WithNodeInfoActor(provider);
             if (cluster.SeedNodes.Count == 0)
             {
                 // No seeds: form a cluster of one (the embedded default and single-node tests).
