@@ -27,7 +27,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Targets = await TestTargets.StartAsync();
-        Node1 = await TestNode.StartAsync(settings: AdminApi.Settings, configure: b => b.Logging.AddProvider(Logs));
+        var node1Settings = AdminApi.Settings;
+        node1Settings["Logging:LogLevel:Connect"] = "Information"; // the proxy's failure lines are Information
+        Node1 = await TestNode.StartAsync(settings: node1Settings, configure: b => b.Logging.AddProvider(Logs));
         Node2 = await TestNode.StartAsync(seeds: [Node1.Address], settings: AdminApi.Settings);
         await WaitMembersUpAsync([Node1, Node2], 2);
         _agents.Add(await TestAgent.StartAsync("alpha", [Node1.TunnelUri]));
