@@ -34,7 +34,8 @@ public static class ConnectNode
         ["--drain-deadline"] = "Connect:Drain:Deadline",
     };
 
-    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null)
+    /// <param name="configure">Last say over the builder before it builds (tests add log capture here).</param>
+    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         // --config FILE layers a JSON file (e.g. cluster-config/local/node2.json) over appsettings.json; the command line still wins.
@@ -93,6 +94,7 @@ public static class ConnectNode
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
             kestrel.ApplicationServices.GetRequiredService<Listeners>().Configure(kestrel, settings, kestrel.ApplicationServices));
+        configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseWebSockets();

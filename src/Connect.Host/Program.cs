@@ -26,6 +26,10 @@ app.Lifetime.ApplicationStarted.Register(() =>
           proxy:            {node.ProxyUrl}
           admin / health:   {node.AdminUrl}
         """);
+    if (app.Services.GetRequiredService<Connect.Host.Admin.AdminTokens>().UsesDevelopmentToken)
+    {
+        Console.WriteLine($"  admin API (/v1) accepts the DEVELOPMENT TOKEN (no Connect:Admin:Token configured): connectctl {node.AdminUrl["http://".Length..]} --token {settings.Auth.DevelopmentToken} cluster show");
+    }
     if (tokens.IsDevelopment)
     {
         var token = settings.Auth.DevelopmentToken;

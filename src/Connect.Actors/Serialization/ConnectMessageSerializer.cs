@@ -31,6 +31,10 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
         ["refused"] = typeof(StreamRefused),
         ["session"] = typeof(SessionSnapshot),
         ["goaway-link"] = typeof(GoAwayLink),
+        ["get-node-info"] = typeof(GetNodeInfo),
+        ["node-info"] = typeof(NodeInfo),
+        ["drain-node"] = typeof(DrainNode),
+        ["drain-started"] = typeof(DrainStarted),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, string> Manifests = Types.ToFrozenDictionary(p => p.Value, p => p.Key);

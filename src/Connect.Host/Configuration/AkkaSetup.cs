@@ -7,6 +7,7 @@ using Akka.Remote.Hosting;
 using Connect.Actors.Protocol;
 using Connect.Actors.Serialization;
 using Connect.Actors.Sessions;
+using Connect.Host.Admin;
 
 namespace Connect.Host.Configuration;
 
@@ -72,6 +73,7 @@ public static class AkkaSetup
             {
                 builder.AddHocon(cluster.Hocon, HoconAddMode.Prepend);
             }
+            builder.WithNodeInfoActor(provider);
             if (cluster.SeedNodes.Count == 0)
             {
                 // No seeds: form a cluster of one (the embedded default and single-node tests).

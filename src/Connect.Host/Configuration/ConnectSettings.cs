@@ -61,6 +61,12 @@ public sealed class AdminSettings
 {
     /// <summary>Port of the admin API and health endpoints (9110, as pbm uses); 0 picks a free port.</summary>
     public int Port { get; set; } = 9110;
+
+    /// <summary>Bearer token for the admin API (<c>/v1/*</c>). Unset: only a development node (no Connect:Auth:Tokens) opens it, with the development token.</summary>
+    public string? Token { get; set; }
+
+    /// <summary>How long a cluster-wide view waits for each node's answer.</summary>
+    public TimeSpan QueryTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 public sealed class ClusterSettings

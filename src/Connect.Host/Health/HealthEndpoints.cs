@@ -4,34 +4,87 @@ using Connect.Actors.Links;
 using Connect.Host.Configuration;
 using Connect.Host.Tunnels;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Connect.Host.Health;
 
-/// <summary><c>/healthz</c> (the process answers) and <c>/readyz</c> (503 while draining or not yet a cluster member), on the admin listener.</summary>
+/// <summary>
+/// <c>/healthz</c> (the process answers) and <c>/readyz</c> (503 while draining or not yet a cluster member), on the
+/// admin listener, as ASP.NET Core health checks: liveness runs no check, readiness runs the checks tagged "ready".
+/// Both answer in plain text, one line, so a probe log says why.
+/// </summary>
 public static class HealthEndpoints
 {
+    public const string ReadyTag = "ready";
+
+    public static IServiceCollection AddConnectHealthChecks(this IServiceCollection services)
+    {
+        services.AddHealthChecks().AddCheck<ReadinessCheck>("cluster-member-and-not-draining", tags: [ReadyTag]);
+        return services;
+    }
+
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder routes)
     {
-        var admin = routes.MapGroup("").AddEndpointFilter(async (context, next) =>
-            OnListener(context.HttpContext, Listeners.Admin) ? await next(context) : Results.NotFound());
-        admin.MapGet("/healthz", () => Results.Text("ok\n"));
-        admin.MapGet("/readyz", (NodeLifecycle lifecycle, ActorSystem system, LinkRegistry links) =>
+        routes.MapHealthChecks("/healthz", new HealthCheckOptions
         {
-            var member = Cluster.Get(system).SelfMember.Status;
-            if (lifecycle.IsDraining)
+            Predicate = _ => false,
+            ResponseWriter = (context, _) => context.Response.WriteAsync("ok\n"),
+        }).OnlyOnListener(Listeners.Admin);
+        routes.MapHealthChecks("/readyz", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains(ReadyTag),
+            ResponseWriter = (context, report) =>
             {
-                return Results.Text($"draining: {links.Count} links, {links.ActiveStreams} streams left\n", statusCode: StatusCodes.Status503ServiceUnavailable);
-            }
-            return member == MemberStatus.Up
-                ? Results.Text("ready\n")
-                : Results.Text($"not ready: cluster member status {member}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
-        });
+                context.Response.ContentType = "text/plain; charset=utf-8";
+                var text = report.Status == HealthStatus.Healthy
+                    ? "ready"
+                    : string.Join("; ", report.Entries.Values.Where(e => e.Status != HealthStatus.Healthy).Select(e => e.Description));
+                return context.Response.WriteAsync(text + "\n");
+            },
+        }).OnlyOnListener(Listeners.Admin);
         return routes;
+    }
+
+    /// <summary>Serves the endpoints only on connections that arrived on <paramref name="listener"/>; elsewhere they are 404, as if absent.</summary>
+    public static TBuilder OnlyOnListener<TBuilder>(this TBuilder builder, string listener)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        builder.Add(endpoint =>
+        {
+            var inner = endpoint.RequestDelegate ?? throw new InvalidOperationException($"endpoint {endpoint.DisplayName} has no request delegate");
+            endpoint.RequestDelegate = context =>
+            {
+                if (OnListener(context, listener))
+                {
+                    return inner(context);
+                }
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            };
+        });
+        return builder;
     }
 
     public static bool OnListener(HttpContext context, string listener)
     {
         var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
         return items is not null && items.TryGetValue(ListenerKeys.Listener, out var name) && Equals(name, listener);
+    }
+
+    /// <summary>Ready = a cluster member that is Up and not draining.</summary>
+    private sealed class ReadinessCheck(NodeLifecycle lifecycle, ActorSystem system, LinkRegistry links) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            if (lifecycle.IsDraining)
+            {
+                return Task.FromResult(HealthCheckResult.Unhealthy($"draining: {links.Count} links, {links.ActiveStreams} streams left"));
+            }
+            var member = Cluster.Get(system).SelfMember.Status;
+            return Task.FromResult(member == MemberStatus.Up
+                ? HealthCheckResult.Healthy("ready")
+                : HealthCheckResult.Unhealthy($"not ready: cluster member status {member}"));
+        }
     }
 }

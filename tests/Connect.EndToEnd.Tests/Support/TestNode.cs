@@ -37,7 +37,7 @@ public sealed class TestNode : IAsyncDisposable
     public LinkRegistry Links => Services.GetRequiredService<LinkRegistry>();
 
     /// <summary>Starts a node; <paramref name="seeds"/> empty forms a cluster of one. Ports are free ones unless given.</summary>
-    public static async Task<TestNode> StartAsync(IEnumerable<string>? seeds = null, IDictionary<string, string?>? settings = null, int tunnelPort = 0, int proxyPort = 0)
+    public static async Task<TestNode> StartAsync(IEnumerable<string>? seeds = null, IDictionary<string, string?>? settings = null, int tunnelPort = 0, int proxyPort = 0, Action<WebApplicationBuilder>? configure = null)
     {
         var overrides = new Dictionary<string, string?>
         {
@@ -64,7 +64,7 @@ public sealed class TestNode : IAsyncDisposable
         {
             overrides[key] = value;
         }
-        var app = ConnectNode.Build([], overrides);
+        var app = ConnectNode.Build([], overrides, configure);
         await app.StartAsync();
         var node = new TestNode(app);
         await node.WaitUpAsync(TimeSpan.FromSeconds(30));
