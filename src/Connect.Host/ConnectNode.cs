@@ -76,6 +76,7 @@ public static class ConnectNode
             sp.GetRequiredService<ILogger<StreamBroker>>()));
         services.AddSingleton<ITunnelConnector, TunnelConnector>();
         services.AddSingleton<ProxyMetrics>();
+        services.AddSingleton<ProxyDrain>();
         services.AddSingleton<ProxyGate>();
         services.AddSingleton<ConnectTunneler>();
         services.AddSingleton<UpstreamClients>();
@@ -90,7 +91,8 @@ public static class ConnectNode
         services.AddHostedService<IdentityService>();
         services.AddConnectCluster(settings);
         services.AddConnectAdmin(settings);
-        services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Drain.Deadline + TimeSpan.FromSeconds(45));
+        // The host's shutdown timer must outlast the drain (deadline) plus Akka's leave and hand-off, or it would cut them short.
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Drain.Deadline + settings.Drain.ProxyGrace + TimeSpan.FromSeconds(45));
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
             kestrel.ApplicationServices.GetRequiredService<Listeners>().Configure(kestrel, settings, kestrel.ApplicationServices));

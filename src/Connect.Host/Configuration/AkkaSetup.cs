@@ -26,6 +26,18 @@ public static class AkkaSetup
         akka.cluster.log-info-verbose = off
         """;
 
+    /// <summary>A role carrying this node's tunnel URL (known when the port is fixed), read by draining nodes for GOAWAY suggestions.</summary>
+    private static IEnumerable<string> TunnelUrlRole(ConnectSettings settings)
+    {
+        var url = settings.Tunnel.PublicUrl;
+        if (string.IsNullOrWhiteSpace(url) && settings.Tunnel.Port != 0)
+        {
+            var host = settings.AdvertisedHost.Contains(':') ? $"[{settings.AdvertisedHost}]" : settings.AdvertisedHost;
+            url = $"ws://{host}:{settings.Tunnel.Port}";
+        }
+        return string.IsNullOrWhiteSpace(url) ? [] : [Connect.Host.Tunnels.NodeLifecycle.TunnelUrlRolePrefix + url];
+    }
+
     public static IServiceCollection AddConnectCluster(this IServiceCollection services, ConnectSettings settings)
     {
         var cluster = settings.Cluster;
@@ -56,7 +68,7 @@ public static class AkkaSetup
                 .WithClustering(new ClusterOptions
                 {
                     SeedNodes = cluster.SeedNodes.Count > 0 ? cluster.SeedNodes.ToArray() : null,
-                    Roles = cluster.Roles.ToArray(),
+                    Roles = cluster.Roles.Concat(TunnelUrlRole(settings)).ToArray(),
                 })
                 .WithShardRegion<SessionRegion>(
                     SessionRegion.TypeName,
@@ -74,6 +86,19 @@ public static class AkkaSetup
                 builder.AddHocon(cluster.Hocon, HoconAddMode.Prepend);
             }
             builder.WithNodeInfoActor(provider);
+            // A leave issued from any node runs coordinated shutdown here; its service-requests-done phase waits for the
+            // drain, and the phase timeout is sized above the drain deadline so Akka's default timer never cuts it short.
+            var drainPhase = settings.Drain.Deadline + settings.Drain.ProxyGrace + TimeSpan.FromSeconds(10);
+            builder.AddHocon($"akka.coordinated-shutdown.phases.service-requests-done.timeout = {(int)drainPhase.TotalMilliseconds}ms", HoconAddMode.Prepend);
+            builder.AddStartup((system, _) =>
+            {
+                var lifecycle = provider.GetRequiredService<Connect.Host.Tunnels.NodeLifecycle>();
+                CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "connect-drain", async () =>
+                {
+                    await lifecycle.DrainAsync("leaving the cluster", CancellationToken.None).ConfigureAwait(false);
+                    return Akka.Done.Instance;
+                });
+            });
             if (cluster.SeedNodes.Count == 0)
             {
                 // No seeds: form a cluster of one (the embedded default and single-node tests).

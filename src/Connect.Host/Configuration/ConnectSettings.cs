@@ -45,6 +45,9 @@ public sealed class TunnelSettings
 
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(45);
 
+    /// <summary>The URL agents should use to reach this node (suggested in GOAWAY by other nodes); default ws://PublicHost:Port.</summary>
+    public string? PublicUrl { get; set; }
+
     /// <summary>Largest WebSocket message accepted from an agent.</summary>
     public int MaxMessageSize { get; set; } = 1024 * 1024;
 }
@@ -133,4 +136,10 @@ public sealed class DrainSettings
 {
     /// <summary>Streams still open this long after a drain starts are reset, counted and logged.</summary>
     public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How long the proxy port keeps accepting new connections after readiness turns 503, so load balancers
+    /// notice before the port refuses (the deadline still bounds the whole drain).
+    /// </summary>
+    public TimeSpan ProxyGrace { get; set; } = TimeSpan.FromSeconds(5);
 }
