@@ -35,7 +35,7 @@ public static class AkkaSetup
             var host = settings.AdvertisedHost.Contains(':') ? $"[{settings.AdvertisedHost}]" : settings.AdvertisedHost;
             url = $"ws://{host}:{settings.Tunnel.Port}";
         }
-        return string.IsNullOrWhiteSpace(url) ? [] : [Connect.Host.Tunnels.NodeLifecycle.TunnelUrlRolePrefix + url];
+        return string.IsNullOrWhiteSpace(url) ? [] : [Connect.Host.Tunnels.NodeLifecycle.TunnelUrlRole(url)];
     }
 
     public static IServiceCollection AddConnectCluster(this IServiceCollection services, ConnectSettings settings)

@@ -32,8 +32,24 @@ public sealed partial class NodeLifecycle(
     IServiceProvider services,
     ILogger<NodeLifecycle> logger) : IHostedLifecycleService
 {
-    /// <summary>Cluster role that carries a node's tunnel URL, so a draining node can suggest where agents go.</summary>
-    public const string TunnelUrlRolePrefix = "tunnel-url=";
+    /// <summary>Cluster role that carries a node's tunnel URL (base64url, as roles go into HOCON unquoted), so a draining node can suggest where agents go.</summary>
+    public const string TunnelUrlRolePrefix = "tunnel-url-";
+
+    public static string TunnelUrlRole(string url) => TunnelUrlRolePrefix + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(url)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static string? FromTunnelUrlRole(string role)
+    {
+        var encoded = role[TunnelUrlRolePrefix.Length..].Replace('-', '+').Replace('_', '/');
+        encoded = encoded.PadRight(encoded.Length + ((4 - (encoded.Length % 4)) % 4), '=');
+        try
+        {
+            return System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(encoded));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
 
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _changed = new(0);
@@ -68,7 +84,8 @@ public sealed partial class NodeLifecycle(
             .Where(m => m.Status == MemberStatus.Up && !m.Address.Equals(cluster.SelfAddress))
             .SelectMany(m => m.Roles)
             .Where(r => r.StartsWith(TunnelUrlRolePrefix, StringComparison.Ordinal))
-            .Select(r => r[TunnelUrlRolePrefix.Length..])
+            .Select(FromTunnelUrlRole)
+            .OfType<string>()
             .ToList();
     }
 

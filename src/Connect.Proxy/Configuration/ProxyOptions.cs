@@ -18,6 +18,12 @@ public sealed record ProxyOptions
     /// <summary>How long a pooled upstream stream may stay idle before it is closed (absolute-form keep-alive to targets).</summary>
     public TimeSpan UpstreamIdleTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Longest life of a pooled upstream stream. Short, because a pooled stream keeps its link busy: a draining link
+    /// can close only when the streams kept for reuse on it have been retired.
+    /// </summary>
+    public TimeSpan UpstreamConnectionLifetime { get; init; } = TimeSpan.FromSeconds(3);
+
     /// <summary>A stream with no bytes either way for this long is reset (0 = never).</summary>
     public TimeSpan StreamIdleTimeout { get; init; } = TimeSpan.FromMinutes(30);
 }

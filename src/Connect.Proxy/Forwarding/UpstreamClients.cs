@@ -50,6 +50,7 @@ public sealed class UpstreamClients : IDisposable
             UseCookies = false,
             ActivityHeadersPropagator = null,
             PooledConnectionIdleTimeout = _options.UpstreamIdleTimeout,
+            PooledConnectionLifetime = _options.UpstreamConnectionLifetime,
             ConnectTimeout = Timeout.InfiniteTimeSpan, // the stream broker bounds the wait for a tunnel
             ConnectCallback = async (context, cancellationToken) =>
             {
