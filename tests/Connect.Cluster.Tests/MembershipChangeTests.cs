@@ -12,19 +12,23 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(90);
 
     /// <summary>Finds a session name whose entity sharding places on <paramref name="wanted"/> (asking creates the entity).</summary>
-    private static async Task<string> SessionWithEntityOnAsync(TestNode asker, TestNode wanted, string prefix)
+    private static async Task<string> SessionWithEntityOnAsync(TestNode asker, TestNode wanted, string prefix) =>
+        (await SessionWithEntityOnAsync(asker, [wanted], prefix)).SessionId;
+
+    /// <summary>Finds a session name whose entity sharding places on one of <paramref name="wanted"/>.</summary>
+    private static async Task<Connect.Actors.Protocol.SessionSnapshot> SessionWithEntityOnAsync(TestNode asker, TestNode[] wanted, string prefix)
     {
         // A node that just joined gets shards only once its region has registered with the coordinator: keep asking, bounded.
         var started = Stopwatch.StartNew();
         for (var i = 0; i < 5000 && started.Elapsed < TimeSpan.FromSeconds(30); i++)
         {
-            var name = $"{prefix}-{i}";
-            if ((await asker.GetSessionAsync(name)).EntityNode == wanted.Address)
+            var snapshot = await asker.GetSessionAsync($"{prefix}-{i}");
+            if (wanted.Any(w => w.Address == snapshot.EntityNode))
             {
-                return name;
+                return snapshot;
             }
         }
-        throw new InvalidOperationException($"no session name placed its entity on {wanted.Address} within 30 s");
+        throw new InvalidOperationException($"no session name placed its entity on {string.Join(" or ", wanted.Select(w => w.Address))} within 30 s");
     }
 
     [Fact]
@@ -70,14 +74,16 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
     {
         await using var targets = await TestTargets.StartAsync();
         var nodes = await ThreeNodeCluster.StartAsync(3, TestNode.CrashableSettings(holdTimeout: TimeSpan.FromSeconds(20)));
-        var victim = nodes[2];
         try
         {
-            // "solo": one link on node 2, entity on the victim. "pair": --links 2 over nodes 2 and 3, entity on the victim too.
-            var solo = await SessionWithEntityOnAsync(nodes[0], victim, "solo");
-            var pair = await SessionWithEntityOnAsync(nodes[0], victim, "pair");
-            await using var soloAgent = await TestAgent.StartAsync(solo, [nodes[1].TunnelUri]);
-            await using var pairAgent = await TestAgent.StartAsync(pair, [nodes[1].TunnelUri, victim.TunnelUri], links: 2);
+            // "solo": one link, entity on the victim. "pair": --links 2 over the victim and the other node, entity on the victim too.
+            // The victim is whichever of nodes 2 and 3 sharding gives solo's entity to (node 1 carries the proxy traffic).
+            var solo = await SessionWithEntityOnAsync(nodes[0], [nodes[1], nodes[2]], "solo");
+            var victim = nodes.Single(n => n.Address == solo.EntityNode);
+            var other = nodes[1] == victim ? nodes[2] : nodes[1];
+            var pair = (await SessionWithEntityOnAsync(nodes[0], [victim], "pair")).SessionId;
+            await using var soloAgent = await TestAgent.StartAsync(solo.SessionId, [other.TunnelUri]);
+            await using var pairAgent = await TestAgent.StartAsync(pair, [other.TunnelUri, victim.TunnelUri], links: 2);
             Assert.Equal(2, pairAgent.Agent.Links.Select(l => l.Node).Distinct().Count());
 
             using var pairClient = ProxyClient.Http(nodes[0].ProxyPort, pair);
@@ -117,7 +123,7 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
             await victim.CrashAsync();
 
             // "solo" lost its entity with the victim: it serves again once the victim is downed and the shard moves.
-            using var soloClient = ProxyClient.Http(nodes[0].ProxyPort, solo);
+            using var soloClient = ProxyClient.Http(nodes[0].ProxyPort, solo.SessionId);
             string? soloReply = null;
             while (soloReply is null && crashedAt.Elapsed < Bound)
             {

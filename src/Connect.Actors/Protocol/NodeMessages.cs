@@ -41,7 +41,8 @@ public sealed record NodeInfo(
     ImmutableList<LinkInfo> Links,
     ImmutableList<string> Entities,
     int Shards,
-    string? EntitiesError) : IConnectMessage
+    string? EntitiesError,
+    int ProxyInFlight = 0) : IConnectMessage
 {
     public int ActiveStreams => Links.Sum(l => l.ActiveStreams);
 }

@@ -36,6 +36,7 @@ public static class AdminSetup
                 Cluster.Get(system).SelfAddress.ToString(),
                 provider.GetRequiredService<LinkRegistry>(),
                 provider.GetRequiredService<NodeLifecycle>(),
+                provider.GetRequiredService<Connect.Proxy.ProxyDrain>(),
                 registry.Get<SessionRegion>()),
             NodeInfoActor.Name));
 

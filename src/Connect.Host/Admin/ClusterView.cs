@@ -73,7 +73,7 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<SessionRegion
                 info is null || info.EntitiesError is not null ? null : info.Shards,
                 info?.Draining,
                 info?.StreamsResetAtDeadline,
-                info is not null && info.Links.Count == 0 && info.ActiveStreams == 0,
+                info is not null && info.Links.Count == 0 && info.ActiveStreams == 0 && info.ProxyInFlight == 0,
                 a.Error);
         }).ToList();
         return new NodesView(self, leader, nodes);

@@ -19,7 +19,7 @@ public sealed class NodeInfoActor : ReceiveActor
 
     private static readonly TimeSpan RegionTimeout = TimeSpan.FromSeconds(3);
 
-    public NodeInfoActor(string address, LinkRegistry links, NodeLifecycle lifecycle, IActorRef region)
+    public NodeInfoActor(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region)
     {
         Receive<GetNodeInfo>(_ =>
         {
@@ -27,6 +27,7 @@ public sealed class NodeInfoActor : ReceiveActor
             var held = Snapshot(links);
             var draining = lifecycle.IsDraining;
             var reset = lifecycle.StreamsResetAtDeadline;
+            var proxyInFlight = proxy.InFlight;
             region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, RegionTimeout).PipeTo(
                 Sender,
                 success: state => new NodeInfo(
@@ -36,8 +37,9 @@ public sealed class NodeInfoActor : ReceiveActor
                     held,
                     state.Shards.SelectMany(s => s.EntityIds).Order(StringComparer.Ordinal).ToImmutableList(),
                     state.Shards.Count,
-                    null),
-                failure: e => new NodeInfo(address, draining, reset, held, [], 0, $"the shard region did not answer: {e.Message}"));
+                    null,
+                    proxyInFlight),
+                failure: e => new NodeInfo(address, draining, reset, held, [], 0, $"the shard region did not answer: {e.Message}", proxyInFlight));
         });
         Receive<DrainNode>(drain =>
         {
@@ -53,8 +55,8 @@ public sealed class NodeInfoActor : ReceiveActor
         });
     }
 
-    public static Props Props(string address, LinkRegistry links, NodeLifecycle lifecycle, IActorRef region) =>
-        Akka.Actor.Props.Create(() => new NodeInfoActor(address, links, lifecycle, region));
+    public static Props Props(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region) =>
+        Akka.Actor.Props.Create(() => new NodeInfoActor(address, links, lifecycle, proxy, region));
 
     private static ImmutableList<LinkInfo> Snapshot(LinkRegistry links) =>
         links.All
