@@ -34,7 +34,8 @@ public static class ConnectNode
         ["--drain-deadline"] = "Connect:Drain:Deadline",
     };
 
-    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null)
+    /// <param name="configure">Last-moment changes to the builder (tests add log capture here).</param>
+    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         // --config FILE layers a JSON file (e.g. cluster-config/local/node2.json) over appsettings.json; the command line still wins.
@@ -75,6 +76,7 @@ public static class ConnectNode
             sp.GetRequiredService<ILogger<StreamBroker>>()));
         services.AddSingleton<ITunnelConnector, TunnelConnector>();
         services.AddSingleton<ProxyMetrics>();
+        services.AddSingleton<LimitMetrics>();
         services.AddSingleton<ProxyGate>();
         services.AddSingleton<ConnectTunneler>();
         services.AddSingleton<UpstreamClients>();
@@ -94,6 +96,7 @@ public static class ConnectNode
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
             kestrel.ApplicationServices.GetRequiredService<Listeners>().Configure(kestrel, settings, kestrel.ApplicationServices));
 
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.UseWebSockets();
         app.UseMiddleware<ForwardProxyMiddleware>();
@@ -111,8 +114,8 @@ public static class ConnectNode
             var advertised = options.Value.AdvertisedHost;
             var host = advertised.Contains(':') ? $"[{advertised}]" : advertised;
             identity.Address = Cluster.Get(system).SelfAddress.ToString();
-            identity.TunnelUrl = $"ws://{host}:{listeners.TunnelPort}";
-            identity.ProxyUrl = $"http://{host}:{listeners.ProxyPort}";
+            identity.TunnelUrl = $"{(options.Value.Tunnel.Certificate.IsConfigured ? "wss" : "ws")}://{host}:{listeners.TunnelPort}";
+            identity.ProxyUrl = $"{(options.Value.Proxy.Certificate.IsConfigured ? "https" : "http")}://{host}:{listeners.ProxyPort}";
             identity.AdminUrl = $"http://{host}:{listeners.AdminPort}";
             identity.DataEndpoint = $"{host}:{channels.Port}";
             return Task.CompletedTask;

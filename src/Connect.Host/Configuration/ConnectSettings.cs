@@ -47,6 +47,24 @@ public sealed class TunnelSettings
 
     /// <summary>Largest WebSocket message accepted from an agent.</summary>
     public int MaxMessageSize { get; set; } = 1024 * 1024;
+
+    /// <summary>Serve the tunnel endpoint over TLS (wss://) with this certificate; empty <see cref="CertificateSettings.Path"/>: plain ws://.</summary>
+    public CertificateSettings Certificate { get; set; } = new();
+}
+
+/// <summary>
+/// A listener's certificate: a PFX/PKCS#12 file (<see cref="Path"/> ending .pfx or .p12, <see cref="Password"/> if any), or a
+/// PEM certificate (chain) at <see cref="Path"/> with its PEM private key at <see cref="KeyPath"/> (encrypted with <see cref="Password"/> if given).
+/// </summary>
+public sealed class CertificateSettings
+{
+    public string? Path { get; set; }
+
+    public string? KeyPath { get; set; }
+
+    public string? Password { get; set; }
+
+    public bool IsConfigured => !string.IsNullOrWhiteSpace(Path);
 }
 
 public sealed class ProxyListenerSettings
@@ -55,6 +73,9 @@ public sealed class ProxyListenerSettings
     public int Port { get; set; } = 7080;
 
     public ProxyOptions Options { get; set; } = new();
+
+    /// <summary>Serve the proxy over TLS (clients use an https:// proxy URL) with this certificate; empty: plain http://.</summary>
+    public CertificateSettings Certificate { get; set; } = new();
 }
 
 public sealed class AdminSettings
