@@ -137,11 +137,14 @@ public sealed class TokenEntry
 
     public string? Sha256 { get; set; }
 
-    /// <summary>Session name patterns this token may use (<c>*</c> wildcards), e.g. <c>team-a-*</c>.</summary>
-    public List<string> Sessions { get; set; } = ["*"];
+    // No defaults in the lists themselves: the configuration binder appends to a list's initial items, so a default
+    // of ["*"] turned Sessions = ["team-a-*"] into ["*", "team-a-*"] (every session). TokenStore applies the defaults.
 
-    /// <summary>"agent" (may attach links), "proxy" (may send proxy requests), or both.</summary>
-    public List<string> Scopes { get; set; } = ["agent", "proxy"];
+    /// <summary>Session name patterns this token may use (<c>*</c> wildcards), e.g. <c>team-a-*</c>. Empty: every session (<c>*</c>).</summary>
+    public List<string> Sessions { get; set; } = [];
+
+    /// <summary>"agent" (may attach links), "proxy" (may send proxy requests), or both. Empty: both.</summary>
+    public List<string> Scopes { get; set; } = [];
 }
 
 public sealed class DrainSettings
