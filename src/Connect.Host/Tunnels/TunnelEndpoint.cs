@@ -116,7 +116,7 @@ public static partial class TunnelEndpoint
 
         var tunnel = settings.Value.Tunnel;
         var remote = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
-        var mux = new TunnelMux(new WebSocketFrameTransport(socket, remote), new MuxOptions
+        var mux = new TunnelMux(new WebSocketFrameTransport(new CloseFlushingWebSocket(socket, TimeSpan.FromSeconds(1)), remote), new MuxOptions
         {
             IsDialer = false,
             AcceptInboundStreams = false,
