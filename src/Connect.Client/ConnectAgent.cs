@@ -459,7 +459,22 @@ public sealed class ConnectAgent
         }
     }
 
-    private static string Describe(Exception e) => e switch
+    private string Describe(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Security.Authentication.AuthenticationException)
+            {
+                // Refuse, say why and how to fix it, and keep retrying: the server's certificate may be fixed or rotated
+                // without restarting every agent, and one misconfigured node behind a load balancer must not stop the agent.
+                return $"the server's TLS certificate is not trusted ({inner.Message}); " +
+                    (_trustedCa is null ? "pass --ca-file with the CA that signed it (or --insecure, for development only)" : $"it does not chain to the CA in --ca-file {_options.CaFile}, or its name does not match the URL");
+            }
+        }
+        return DescribePlain(e);
+    }
+
+    private static string DescribePlain(Exception e) => e switch
     {
         WebSocketException { InnerException: { } inner } w => $"{w.Message} ({inner.Message})",
         _ => e.Message,

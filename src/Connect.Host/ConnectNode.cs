@@ -77,6 +77,7 @@ public static class ConnectNode
         services.AddSingleton<ITunnelConnector, TunnelConnector>();
         services.AddSingleton<ProxyMetrics>();
         services.AddSingleton<ProxyDrain>();
+        services.AddSingleton<LimitMetrics>();
         services.AddSingleton<ProxyGate>();
         services.AddSingleton<ConnectTunneler>();
         services.AddSingleton<UpstreamClients>();
@@ -98,6 +99,7 @@ public static class ConnectNode
             kestrel.ApplicationServices.GetRequiredService<Listeners>().Configure(kestrel, settings, kestrel.ApplicationServices));
         configure?.Invoke(builder);
 
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.UseWebSockets();
         app.UseMiddleware<ForwardProxyMiddleware>();
@@ -115,8 +117,8 @@ public static class ConnectNode
             var advertised = options.Value.AdvertisedHost;
             var host = advertised.Contains(':') ? $"[{advertised}]" : advertised;
             identity.Address = Cluster.Get(system).SelfAddress.ToString();
-            identity.TunnelUrl = $"ws://{host}:{listeners.TunnelPort}";
-            identity.ProxyUrl = $"http://{host}:{listeners.ProxyPort}";
+            identity.TunnelUrl = $"{(options.Value.Tunnel.Certificate.IsConfigured ? "wss" : "ws")}://{host}:{listeners.TunnelPort}";
+            identity.ProxyUrl = $"{(options.Value.Proxy.Certificate.IsConfigured ? "https" : "http")}://{host}:{listeners.ProxyPort}";
             identity.AdminUrl = $"http://{host}:{listeners.AdminPort}";
             identity.DataEndpoint = $"{host}:{channels.Port}";
             return Task.CompletedTask;

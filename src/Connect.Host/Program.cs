@@ -3,6 +3,24 @@ using Connect.Host.Configuration;
 using Connect.Host.Security;
 using Connect.Host.Tunnels;
 
+// connect-node hash-token: prints the SHA-256 hex of a token for Connect:Auth:Tokens:N:Sha256, so the token itself
+// never has to be written into configuration. The token is read from stdin (an argument would show in ps and shell history).
+if (args.Length > 0 && args[0] == "hash-token")
+{
+    var token = args.Length > 1 ? args[1] : Console.In.ReadLine();
+    if (string.IsNullOrEmpty(token))
+    {
+        Console.Error.WriteLine("connect-node hash-token: give the token on stdin, e.g. printf %s \"$TOKEN\" | connect-node hash-token");
+        return 2;
+    }
+    if (token.Length < 16)
+    {
+        Console.Error.WriteLine("connect-node hash-token: warning: tokens shorter than 16 characters are refused when configured as Token; use a long random token");
+    }
+    Console.WriteLine(TokenStore.HashHex(token));
+    return 0;
+}
+
 WebApplication app;
 try
 {
@@ -37,7 +55,7 @@ app.Lifetime.ApplicationStarted.Register(() =>
               DEVELOPMENT TOKEN (not a secret, accepted only because no tokens are configured): {token}
               Try it:
                 connect-client --server {node.TunnelUrl} --session demo --token {token}
-                curl -x http://demo:{token}@{node.ProxyUrl["http://".Length..]} http://localhost:3000/
+                curl -x {new Uri(node.ProxyUrl).Scheme}://demo:{token}@{new Uri(node.ProxyUrl).Authority} http://localhost:3000/
 
             """);
     }

@@ -32,6 +32,14 @@ public enum ProxyError
     ClusterTimeout,
     /// <summary>The client went away before the exchange finished.</summary>
     ClientAborted,
+    /// <summary>A CONNECT tunnel carried no byte either way for the stream idle timeout and was reset.</summary>
+    IdleTimeout,
+    /// <summary>The client did not send a complete request head in time (slowloris guard).</summary>
+    RequestTimeout,
+    /// <summary>The request line is longer than the limit.</summary>
+    RequestLineTooLong,
+    /// <summary>The request head is larger than the limit.</summary>
+    RequestHeadTooLarge,
 }
 
 /// <summary>The HTTP status for each <see cref="ProxyError"/>.</summary>
@@ -45,6 +53,9 @@ public static class ProxyErrors
         ProxyError.NoTunnel or ProxyError.UpstreamRefused or ProxyError.UpstreamNameNotResolved or ProxyError.UpstreamUnreachable or ProxyError.UpstreamFailed => HttpStatusCode.BadGateway,
         ProxyError.TooManyStreams => HttpStatusCode.ServiceUnavailable,
         ProxyError.ClusterTimeout => HttpStatusCode.GatewayTimeout,
+        ProxyError.RequestTimeout => HttpStatusCode.RequestTimeout,
+        ProxyError.RequestLineTooLong => HttpStatusCode.RequestUriTooLong,
+        ProxyError.RequestHeadTooLarge => HttpStatusCode.RequestHeaderFieldsTooLarge,
         _ => HttpStatusCode.InternalServerError,
     };
 }

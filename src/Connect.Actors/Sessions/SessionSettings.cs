@@ -12,6 +12,12 @@ public sealed record SessionSettings
     /// <summary>Most streams one session may have open at once, over all its links.</summary>
     public int MaxStreamsPerSession { get; init; } = 2000;
 
+    /// <summary>
+    /// Most links (not going away) one session may hold; the tunnel endpoint answers a further agent WebSocket with 429.
+    /// Links that got GOAWAY do not count, so a drain's overlap (new link while the old finishes) never hits it.
+    /// </summary>
+    public int MaxLinksPerSession { get; init; } = 8;
+
     /// <summary>Most proxy requests that may wait for a link at once.</summary>
     public int MaxPendingOpens { get; init; } = 1000;
 

@@ -50,6 +50,24 @@ public sealed class TunnelSettings
 
     /// <summary>Largest WebSocket message accepted from an agent.</summary>
     public int MaxMessageSize { get; set; } = 1024 * 1024;
+
+    /// <summary>Serve the tunnel endpoint over TLS (wss://) with this certificate; empty <see cref="CertificateSettings.Path"/>: plain ws://.</summary>
+    public CertificateSettings Certificate { get; set; } = new();
+}
+
+/// <summary>
+/// A listener's certificate: a PFX/PKCS#12 file (<see cref="Path"/> ending .pfx or .p12, <see cref="Password"/> if any), or a
+/// PEM certificate (chain) at <see cref="Path"/> with its PEM private key at <see cref="KeyPath"/> (encrypted with <see cref="Password"/> if given).
+/// </summary>
+public sealed class CertificateSettings
+{
+    public string? Path { get; set; }
+
+    public string? KeyPath { get; set; }
+
+    public string? Password { get; set; }
+
+    public bool IsConfigured => !string.IsNullOrWhiteSpace(Path);
 }
 
 public sealed class ProxyListenerSettings
@@ -58,6 +76,9 @@ public sealed class ProxyListenerSettings
     public int Port { get; set; } = 7080;
 
     public ProxyOptions Options { get; set; } = new();
+
+    /// <summary>Serve the proxy over TLS (clients use an https:// proxy URL) with this certificate; empty: plain http://.</summary>
+    public CertificateSettings Certificate { get; set; } = new();
 }
 
 public sealed class AdminSettings
@@ -125,11 +146,14 @@ public sealed class TokenEntry
 
     public string? Sha256 { get; set; }
 
-    /// <summary>Session name patterns this token may use (<c>*</c> wildcards), e.g. <c>team-a-*</c>.</summary>
-    public List<string> Sessions { get; set; } = ["*"];
+    // No defaults in the lists themselves: the configuration binder appends to a list's initial items, so a default
+    // of ["*"] turned Sessions = ["team-a-*"] into ["*", "team-a-*"] (every session). TokenStore applies the defaults.
 
-    /// <summary>"agent" (may attach links), "proxy" (may send proxy requests), or both.</summary>
-    public List<string> Scopes { get; set; } = ["agent", "proxy"];
+    /// <summary>Session name patterns this token may use (<c>*</c> wildcards), e.g. <c>team-a-*</c>. Empty: every session (<c>*</c>).</summary>
+    public List<string> Sessions { get; set; } = [];
+
+    /// <summary>"agent" (may attach links), "proxy" (may send proxy requests), or both. Empty: both.</summary>
+    public List<string> Scopes { get; set; } = [];
 }
 
 public sealed class DrainSettings

@@ -34,10 +34,18 @@ public sealed class Listeners
         kestrel.Limits.MinRequestBodyDataRate = null; // a slow upload is the target's business, bounded by credit windows.
         kestrel.Limits.MinResponseDataRate = null;
 
+        // Certificates load here, before binding, so a bad path or password stops start-up with a message naming the setting.
+        var tunnelCertificate = settings.Tunnel.Certificate.IsConfigured ? Certificates.Load(settings.Tunnel.Certificate, "Connect:Tunnel:Certificate") : null;
+        var proxyCertificate = settings.Proxy.Certificate.IsConfigured ? Certificates.Load(settings.Proxy.Certificate, "Connect:Proxy:Certificate") : null;
+
         kestrel.Listen(address, settings.Tunnel.Port, listen =>
         {
             Tunnel = listen;
             listen.Protocols = HttpProtocols.Http1;
+            if (tunnelCertificate is not null)
+            {
+                listen.UseHttps(tunnelCertificate);
+            }
             listen.Use(next => connection =>
             {
                 connection.Items[ListenerKeys.Listener] = TunnelEndpoint.ListenerName;
@@ -48,6 +56,11 @@ public sealed class Listeners
         {
             Proxy = listen;
             listen.Protocols = HttpProtocols.Http1;
+            if (proxyCertificate is not null)
+            {
+                // Before the proxy middleware, so it sees the decrypted bytes (CONNECT inside TLS to the proxy).
+                listen.UseHttps(proxyCertificate);
+            }
             // Resolved per connection (a singleton): the proxy's dependencies need the actor system, which starts after Kestrel is configured.
             listen.Use(next => connection => services.GetRequiredService<ProxyConnectionMiddleware>().OnConnectionAsync(connection, next));
         });

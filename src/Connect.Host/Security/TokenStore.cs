@@ -90,10 +90,12 @@ public sealed class TokenStore : IProxyAuthenticator
         {
             throw new InvalidOperationException($"Connect:Auth:Tokens '{name}': give Token or Sha256");
         }
-        var scopes = config.Scopes.Select(s => Enum.TryParse<TokenScope>(s, ignoreCase: true, out var scope)
+        var scopeNames = config.Scopes.Count == 0 ? ["agent", "proxy"] : config.Scopes;
+        var sessionPatterns = config.Sessions.Count == 0 ? ["*"] : config.Sessions;
+        var scopes = scopeNames.Select(s => Enum.TryParse<TokenScope>(s, ignoreCase: true, out var scope)
             ? scope
             : throw new InvalidOperationException($"Connect:Auth:Tokens '{name}': unknown scope '{s}' (agent, proxy)")).ToList();
-        return new Entry(name, hash, config.Sessions.Select(Glob).ToList(), scopes);
+        return new Entry(name, hash, sessionPatterns.Select(Glob).ToList(), scopes);
     }
 
     private static Regex Glob(string pattern) =>

@@ -6,7 +6,7 @@ using Connect.Tunnel.Multiplexing;
 namespace Connect.Host.Tunnels;
 
 /// <summary>Adapts the stream broker (actors) to the proxy's <see cref="ITunnelConnector"/>, turning broker failures into proxy errors with words.</summary>
-public sealed class TunnelConnector(StreamBroker broker) : ITunnelConnector
+public sealed class TunnelConnector(StreamBroker broker, LimitMetrics limits) : ITunnelConnector
 {
     public async Task<MuxStream> OpenAsync(string sessionId, string target, CancellationToken cancellationToken)
     {
@@ -16,6 +16,10 @@ public sealed class TunnelConnector(StreamBroker broker) : ITunnelConnector
         }
         catch (StreamBrokerException e)
         {
+            if (e.Failure == BrokerFailure.TooManyStreams)
+            {
+                limits.Hit(Limits.StreamsPerSession);
+            }
             var error = e.Failure switch
             {
                 BrokerFailure.NoTunnel => ProxyError.NoTunnel,

@@ -2,9 +2,11 @@ using System.Net.WebSockets;
 using Akka.Actor;
 using Akka.Hosting;
 using Connect.Actors.Links;
+using Connect.Actors.Protocol;
 using Connect.Actors.Sessions;
 using Connect.Host.Configuration;
 using Connect.Host.Security;
+using Connect.Proxy;
 using Connect.Proxy.Auth;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
@@ -40,6 +42,7 @@ public static partial class TunnelEndpoint
         IRequiredActor<SessionRegion> region,
         IOptions<ConnectSettings> settings,
         NodeLifecycle lifecycle,
+        LimitMetrics limits,
         ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger("Connect.Host.Tunnels.TunnelEndpoint");
@@ -91,6 +94,18 @@ public static partial class TunnelEndpoint
             return;
         }
 
+        var sessions = settings.Value.Sessions;
+        var holding = await CountLinksAsync(region.ActorRef, session, context.RequestAborted);
+        if (holding >= sessions.MaxLinksPerSession)
+        {
+            limits.Hit(Limits.LinksPerSession);
+            Log.AgentRejected(logger, session, 429, $"session already holds {holding} links (limit {sessions.MaxLinksPerSession})");
+            context.Response.Headers.RetryAfter = "30";
+            await RejectAsync(context, StatusCodes.Status429TooManyRequests,
+                $"session '{session}' already holds {holding} links, its limit (Connect:Sessions:MaxLinksPerSession = {sessions.MaxLinksPerSession}); close one or raise the limit");
+            return;
+        }
+
         context.Response.Headers["Connect-Node"] = node.Address;
         var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
@@ -101,7 +116,7 @@ public static partial class TunnelEndpoint
 
         var tunnel = settings.Value.Tunnel;
         var remote = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
-        var mux = new TunnelMux(new WebSocketFrameTransport(socket, remote), new MuxOptions
+        var mux = new TunnelMux(new WebSocketFrameTransport(new CloseFlushingWebSocket(socket, TimeSpan.FromSeconds(1)), remote), new MuxOptions
         {
             IsDialer = false,
             AcceptInboundStreams = false,
@@ -125,6 +140,25 @@ public static partial class TunnelEndpoint
         finally
         {
             links.Remove(linkId);
+        }
+    }
+
+    /// <summary>
+    /// Links the session holds that are not going away, as its entity knows them (cluster-wide). The limit is checked
+    /// before the upgrade so the agent gets an HTTP answer it can show; two agents racing may both pass (approximate by
+    /// the number of concurrent handshakes). If the entity does not answer in time the check is skipped: a limit must
+    /// not keep agents out while sharding hands the entity over.
+    /// </summary>
+    private static async Task<int> CountLinksAsync(IActorRef region, string session, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var snapshot = await region.Ask<SessionSnapshot>(new GetSession(session), TimeSpan.FromSeconds(5), cancellationToken);
+            return snapshot.Links.Count(l => !l.Load.GoingAway);
+        }
+        catch (Exception e) when (e is AskTimeoutException or OperationCanceledException or TaskCanceledException)
+        {
+            return 0;
         }
     }
 

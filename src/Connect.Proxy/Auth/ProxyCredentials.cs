@@ -57,7 +57,8 @@ public static class ProxyCredentials
         if (!SessionNames.IsValid(session))
         {
             error = ProxyError.InvalidCredentials;
-            reason = $"'{session}' is not a valid session name ({SessionNames.Rule})";
+            // The text before the colon is not echoed: a client that swapped the fields would see its token in a log.
+            reason = $"the session name in Proxy-Authorization is not valid ({SessionNames.Rule})";
             return null;
         }
         return new Parsed(session, decoded[(colon + 1)..]);

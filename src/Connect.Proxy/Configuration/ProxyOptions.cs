@@ -24,6 +24,22 @@ public sealed record ProxyOptions
     /// </summary>
     public TimeSpan UpstreamConnectionLifetime { get; init; } = TimeSpan.FromSeconds(3);
 
-    /// <summary>A stream with no bytes either way for this long is reset (0 = never).</summary>
+    /// <summary>A CONNECT tunnel with no bytes either way for this long is reset with RST(IdleTimeout) (0 = never).</summary>
     public TimeSpan StreamIdleTimeout { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// Optional server-side destination policy, checked before a stream is opened (403 when it says no). Empty: only
+    /// the agent's allow-list decides. See <see cref="Policy.DestinationPolicy"/>.
+    /// </summary>
+    public List<DestinationRule> DestinationPolicy { get; init; } = [];
+}
+
+/// <summary>Which targets sessions matching <see cref="Sessions"/> may reach (<c>host:port</c> patterns, as the agent's <c>--allow</c>).</summary>
+public sealed class DestinationRule
+{
+    /// <summary>Session name pattern with <c>*</c> wildcards, e.g. <c>team-a-*</c>.</summary>
+    public string Sessions { get; set; } = "*";
+
+    /// <summary>Target patterns, e.g. <c>*.internal:443</c>, <c>localhost:3000-3999</c>.</summary>
+    public List<string> Allow { get; set; } = [];
 }

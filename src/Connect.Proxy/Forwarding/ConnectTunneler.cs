@@ -13,7 +13,7 @@ namespace Connect.Proxy.Forwarding;
 /// answer <c>200 Connection Established</c>, then splice raw bytes both ways until both sides finish.
 /// Failures before the 200 are answered with a status that says why; after it, the connection is aborted.
 /// </summary>
-public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, ILogger<ConnectTunneler> logger)
+public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, LimitMetrics limits, TimeProvider time, ILogger<ConnectTunneler> logger)
 {
     /// <summary>Returns true when the connection may carry another request (the CONNECT was answered with an error).</summary>
     public async Task<bool> HandleAsync(IDuplexPipe transport, Action abort, ConnectRequest request, string remote, CancellationToken cancellationToken)
@@ -56,9 +56,27 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
             metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
             return false;
         }
-        var result = await Splice.RunAsync(new PipeEnd(transport, abort), new MuxStreamEnd(stream), cancellationToken).ConfigureAwait(false);
+        // Idle stream timeout: a tunnel with no byte either way for StreamIdleTimeout is reset (RST IdleTimeout tells the
+        // agent to drop its target connection) and the client connection is aborted, so neither end holds it forever.
+        var idleTimeout = options.Value.StreamIdleTimeout;
+        SpliceResult result;
+        var guard = new IdleGuard(idleTimeout, time, () =>
+        {
+            stream.Reset(Tunnel.Frames.ResetCode.IdleTimeout, $"no bytes either way for {idleTimeout.TotalSeconds:0.###} s");
+            abort();
+        });
+        await using (guard.ConfigureAwait(false))
+        {
+            result = await Splice.RunAsync(guard.Watch(new PipeEnd(transport, abort)), guard.Watch(new MuxStreamEnd(stream)), cancellationToken).ConfigureAwait(false);
+        }
         metrics.Bytes(result.BytesAToB, result.BytesBToA);
-        if (result.Clean)
+        if (guard.Expired)
+        {
+            limits.Hit(Limits.StreamIdle);
+            ProxyLog.TunnelIdle(logger, session, request.Authority, streamId, idleTimeout.TotalSeconds);
+            metrics.Finished("connect", ProxyError.IdleTimeout, Stopwatch.GetElapsedTime(started));
+        }
+        else if (result.Clean)
         {
             ProxyLog.TunnelClosed(logger, session, request.Authority, streamId, result.BytesAToB, result.BytesBToA);
             metrics.Finished("connect", ProxyError.None, Stopwatch.GetElapsedTime(started));

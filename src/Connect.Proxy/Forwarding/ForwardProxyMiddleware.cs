@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
 
 namespace Connect.Proxy.Forwarding;
 
@@ -62,6 +63,16 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
             if (uri.Port is < 1 or > 65535 || string.IsNullOrEmpty(uri.Host))
             {
                 error = await RespondAsync(context, sessionForLog, rawTarget, ProxyError.BadRequest, $"'{rawTarget}' has no valid host and port").ConfigureAwait(false);
+                return;
+            }
+
+            // Both framings at once is how request smuggling starts (RFC 9112 section 6.1): a proxy must not guess which
+            // one the target will believe, so it refuses instead of forwarding.
+            if (context.Request.Headers.ContainsKey(HeaderNames.TransferEncoding) && (context.Request.Headers.ContainsKey(HeaderNames.ContentLength) || context.Request.ContentLength is not null))
+            {
+                error = await RespondAsync(context, sessionForLog, rawTarget, ProxyError.BadRequest,
+                    "the request has both Content-Length and Transfer-Encoding; send one framing only").ConfigureAwait(false);
+                context.Response.Headers.Connection = "close";
                 return;
             }
 
@@ -241,7 +252,10 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
         {
             context.Response.Headers.ProxyAuthenticate = $"Basic realm=\"{options.Value.Realm}\", charset=\"UTF-8\"";
         }
-        await context.Response.WriteAsync($"connect: {status} {ReasonPhrases.GetReasonPhrase(status)}: {reason}\n", context.RequestAborted).ConfigureAwait(false);
+        // A Content-Length (not chunked) so every client, down to a raw socket, reads the whole reason.
+        var body = System.Text.Encoding.UTF8.GetBytes($"connect: {status} {ReasonPhrases.GetReasonPhrase(status)}: {reason}\n");
+        context.Response.ContentLength = body.Length;
+        await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
         return error;
     }
 

@@ -14,7 +14,7 @@ namespace Connect.Proxy.Forwarding;
 /// ClientHello gets a plain 400 that says which port speaks what, and everything else goes to Kestrel's
 /// HTTP/1.1 stack untouched, where <see cref="ForwardProxyMiddleware"/> forwards absolute-form requests.
 /// </summary>
-public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, ProxyDrain drain, IOptions<ProxyOptions> options, ILogger<ProxyConnectionMiddleware> logger)
+public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, ProxyDrain drain, IOptions<ProxyOptions> options, LimitMetrics limits, ILogger<ProxyConnectionMiddleware> logger)
 {
     public const string ListenerItemKey = "connect.listener";
     public const string ProxyListener = "proxy";
@@ -31,40 +31,68 @@ public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, ProxyDra
             return;
         }
         var settings = options.Value;
-        var input = connection.Transport.Input;
         var remote = connection.RemoteEndPoint?.ToString() ?? "?";
 
+        // One deadline per request head, not per read: a slowloris client that dribbles a byte at a time must still
+        // finish the whole head within RequestHeadTimeout.
+        CancellationTokenSource? headTimeout = null;
+        try
+        {
+            while (true)
+            {
+                if (headTimeout is null)
+                {
+                    headTimeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+                    headTimeout.CancelAfter(settings.RequestHeadTimeout);
+                }
+                if (!await ServeNextAsync(connection, next, headTimeout.Token, settings, remote).ConfigureAwait(false))
+                {
+                    return;
+                }
+                headTimeout.Dispose();
+                headTimeout = null;
+            }
+        }
+        finally
+        {
+            headTimeout?.Dispose();
+        }
+    }
+
+    /// <summary>Reads one request head; returns true when a CONNECT was answered with an error and the connection may carry another request.</summary>
+    private async Task<bool> ServeNextAsync(ConnectionContext connection, ConnectionDelegate next, CancellationToken headToken, ProxyOptions settings, string remote)
+    {
+        var input = connection.Transport.Input;
         while (true)
         {
-            using var headTimeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
-            headTimeout.CancelAfter(settings.RequestHeadTimeout);
             ReadResult read;
             try
             {
-                read = await input.ReadAsync(headTimeout.Token).ConfigureAwait(false);
+                read = await input.ReadAsync(headToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
             {
-                await RejectAsync(connection, remote, HttpStatusCode.RequestTimeout, ProxyError.BadRequest, $"no complete request head within {settings.RequestHeadTimeout.TotalSeconds:0} s").ConfigureAwait(false);
-                return;
+                limits.Hit(Limits.RequestHeadTimeout);
+                await RejectAsync(connection, remote, HttpStatusCode.RequestTimeout, ProxyError.RequestTimeout, $"no complete request head within {settings.RequestHeadTimeout.TotalSeconds:0.###} s").ConfigureAwait(false);
+                return false;
             }
             catch (Exception e) when (e is OperationCanceledException or ConnectionResetException or IOException)
             {
-                return;
+                return false;
             }
 
             var buffer = read.Buffer;
             if (buffer.IsEmpty && read.IsCompleted)
             {
                 input.AdvanceTo(buffer.End);
-                return;
+                return false;
             }
             var first = buffer.FirstSpan;
             if (first.Length > 0 && first[0] == 0x16)
             {
                 input.AdvanceTo(buffer.End);
                 await RejectAsync(connection, remote, HttpStatusCode.BadRequest, ProxyError.BadRequest, "this is a plain-HTTP proxy port but a TLS handshake arrived; configure the proxy as http://, not https://").ConfigureAwait(false);
-                return;
+                return false;
             }
 
             var prefixLength = Math.Min(ConnectPrefix.Length, (int)buffer.Length);
@@ -74,14 +102,14 @@ public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, ProxyDra
                 // Not CONNECT: un-read everything (consumed = examined = start) and let Kestrel's HTTP stack serve it.
                 input.AdvanceTo(buffer.Start);
                 await next(connection).ConfigureAwait(false);
-                return;
+                return false;
             }
             if (prefixLength < ConnectPrefix.Length)
             {
                 if (read.IsCompleted)
                 {
                     input.AdvanceTo(buffer.End);
-                    return;
+                    return false;
                 }
                 input.AdvanceTo(buffer.Start, buffer.End);
                 continue;
@@ -95,20 +123,30 @@ public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, ProxyDra
                     continue;
                 case ConnectRequestParser.Status.NeedMore:
                     input.AdvanceTo(buffer.End);
-                    return;
+                    return false;
                 case ConnectRequestParser.Status.Error:
                     input.AdvanceTo(buffer.End);
-                    await RejectAsync(connection, remote, parsed.ErrorStatus, ProxyError.BadRequest, parsed.ErrorReason!).ConfigureAwait(false);
-                    return;
+                    var error = parsed.ErrorStatus switch
+                    {
+                        HttpStatusCode.RequestUriTooLong => ProxyError.RequestLineTooLong,
+                        HttpStatusCode.RequestHeaderFieldsTooLarge => ProxyError.RequestHeadTooLarge,
+                        _ => ProxyError.BadRequest,
+                    };
+                    if (error == ProxyError.RequestLineTooLong)
+                    {
+                        limits.Hit(Limits.RequestLine);
+                    }
+                    else if (error == ProxyError.RequestHeadTooLarge)
+                    {
+                        limits.Hit(Limits.RequestHead);
+                    }
+                    await RejectAsync(connection, remote, parsed.ErrorStatus, error, parsed.ErrorReason!).ConfigureAwait(false);
+                    return false;
             }
 
             input.AdvanceTo(buffer.GetPosition(parsed.Consumed));
             // Not ConnectionClosed: Kestrel fires it on the client's FIN, and a half-closed client still reads the reply.
-            var keepAlive = await tunneler.HandleAsync(connection.Transport, connection.Abort, parsed.Request!, remote, CancellationToken.None).ConfigureAwait(false);
-            if (!keepAlive)
-            {
-                return;
-            }
+            return await tunneler.HandleAsync(connection.Transport, connection.Abort, parsed.Request!, remote, CancellationToken.None).ConfigureAwait(false);
         }
     }
 

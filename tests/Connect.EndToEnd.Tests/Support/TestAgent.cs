@@ -22,7 +22,7 @@ public sealed class TestAgent : IAsyncDisposable
 
     public IReadOnlyList<string> Log { get { lock (_log) { return _log.ToArray(); } } }
 
-    public static async Task<TestAgent> StartAsync(string session, IEnumerable<Uri> servers, string? allow = null, int links = 1, string token = TestNode.Token, bool waitConnected = true)
+    public static async Task<TestAgent> StartAsync(string session, IEnumerable<Uri> servers, string? allow = null, int links = 1, string token = TestNode.Token, bool waitConnected = true, Func<AgentOptions, AgentOptions>? configure = null)
     {
         var options = new AgentOptions
         {
@@ -36,6 +36,7 @@ public sealed class TestAgent : IAsyncDisposable
             StatusInterval = TimeSpan.Zero,
             ShutdownGrace = TimeSpan.FromSeconds(10),
         };
+        options = configure?.Invoke(options) ?? options;
         TestAgent? created = null;
         var agent = new ConnectAgent(options, line =>
         {

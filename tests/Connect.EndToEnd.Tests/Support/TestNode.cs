@@ -6,6 +6,7 @@ using Connect.Host.Configuration;
 using Connect.Host.Tunnels;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Connect.EndToEnd.Tests.Support;
 
@@ -37,7 +38,7 @@ public sealed class TestNode : IAsyncDisposable
     public LinkRegistry Links => Services.GetRequiredService<LinkRegistry>();
 
     /// <summary>Starts a node; <paramref name="seeds"/> empty forms a cluster of one. Ports are free ones unless given.</summary>
-    public static async Task<TestNode> StartAsync(IEnumerable<string>? seeds = null, IDictionary<string, string?>? settings = null, int tunnelPort = 0, int proxyPort = 0, Action<WebApplicationBuilder>? configure = null)
+    public static async Task<TestNode> StartAsync(IEnumerable<string>? seeds = null, IDictionary<string, string?>? settings = null, int tunnelPort = 0, int proxyPort = 0, Action<WebApplicationBuilder>? configure = null, LogCapture? logs = null)
     {
         var overrides = new Dictionary<string, string?>
         {
@@ -64,7 +65,14 @@ public sealed class TestNode : IAsyncDisposable
         {
             overrides[key] = value;
         }
-        var app = ConnectNode.Build([], overrides, configure);
+        var app = ConnectNode.Build([], overrides, builder =>
+        {
+            if (logs is not null)
+            {
+                builder.Logging.AddProvider(logs);
+            }
+            configure?.Invoke(builder);
+        });
         await app.StartAsync();
         var node = new TestNode(app);
         await node.WaitUpAsync(TimeSpan.FromSeconds(30));

@@ -1,0 +1,36 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace Connect.Host.Configuration;
+
+/// <summary>Loads a listener certificate from <see cref="CertificateSettings"/>; every failure names the setting and the file.</summary>
+public static class Certificates
+{
+    public static X509Certificate2 Load(CertificateSettings settings, string setting)
+    {
+        var path = settings.Path!;
+        if (!File.Exists(path))
+        {
+            throw new InvalidOperationException($"{setting}:Path '{path}' does not exist");
+        }
+        try
+        {
+            if (path.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".p12", StringComparison.OrdinalIgnoreCase))
+            {
+                return X509CertificateLoader.LoadPkcs12FromFile(path, settings.Password);
+            }
+            if (string.IsNullOrWhiteSpace(settings.KeyPath) || !File.Exists(settings.KeyPath))
+            {
+                throw new InvalidOperationException($"{setting}:KeyPath must name the PEM private key of '{path}' (got '{settings.KeyPath}')");
+            }
+            using var pem = string.IsNullOrEmpty(settings.Password)
+                ? X509Certificate2.CreateFromPemFile(path, settings.KeyPath)
+                : X509Certificate2.CreateFromEncryptedPemFile(path, settings.Password, settings.KeyPath);
+            // A PEM key is ephemeral; a PKCS#12 round trip gives SslStream a key it can use on every platform.
+            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or ArgumentException)
+        {
+            throw new InvalidOperationException($"{setting}: cannot load '{path}': {e.Message}");
+        }
+    }
+}
