@@ -31,6 +31,63 @@ public sealed class PipeEnd(IDuplexPipe pipe, Action abort) : DuplexEnd
         }
     }
 
+    /// <summary>Output buffer asked of Kestrel's pipe per read from the tunnel: one DATA frame or more.</summary>
+    private const int FillSize = 32 * 1024;
+
+    public override bool CanReadInto => true;
+
+    public override bool CanWriteFrom => true;
+
+    /// <summary>Hands the client's bytes from Kestrel's input pipe straight to the tunnel (the mux copies them once, into its frames).</summary>
+    public override async ValueTask<int> ReadIntoAsync(DuplexEnd destination, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await pipe.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var data = result.Buffer;
+            if (!data.IsEmpty)
+            {
+                // Measured before AdvanceTo: after it the sequence's segments belong to the pipe again.
+                var length = (int)Math.Min(data.Length, int.MaxValue);
+                try
+                {
+                    foreach (var segment in data)
+                    {
+                        await destination.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    pipe.Input.AdvanceTo(data.End);
+                }
+                return length;
+            }
+            pipe.Input.AdvanceTo(data.End);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return 0;
+            }
+        }
+    }
+
+    /// <summary>Reads from the tunnel straight into Kestrel's output pipe, then flushes (no splice buffer in between).</summary>
+    public override async ValueTask<int> WriteFromAsync(DuplexEnd source, CancellationToken cancellationToken)
+    {
+        var memory = pipe.Output.GetMemory(FillSize);
+        var read = await source.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
+        if (read == 0)
+        {
+            return 0;
+        }
+        pipe.Output.Advance(read);
+        var result = await pipe.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (result.IsCompleted || result.IsCanceled)
+        {
+            throw new IOException("the proxy client closed the connection");
+        }
+        return read;
+    }
+
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         var result = await pipe.Output.WriteAsync(data, cancellationToken).ConfigureAwait(false);

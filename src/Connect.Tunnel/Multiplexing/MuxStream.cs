@@ -14,8 +14,9 @@ public sealed class MuxStream : Stream
     private readonly object _sync = new();
     private readonly Queue<Segment> _segments = new();
     private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private TaskCompletionSource? _readWaiter;
-    private TaskCompletionSource? _creditWaiter;
+    private readonly Waiter _readWaiter = new();
+    private readonly Waiter _creditWaiter = new();
+    private Segment? _tail;
     private long _sendCredit = ProtocolLimits.InitialWindow;
     private int _receiveWindow = ProtocolLimits.InitialWindow;
     private int _unacknowledged;
@@ -37,7 +38,16 @@ public sealed class MuxStream : Stream
         OpenedAt = mux.Options.TimeProvider.GetUtcNow();
     }
 
-    private readonly record struct Segment(byte[] Array, int Offset, int Count);
+    /// <summary>Received bytes: DATA payloads are appended to the tail segment while it has room, so small frames share one pooled array.</summary>
+    private sealed class Segment(byte[] array, int count)
+    {
+        public byte[] Array { get; } = array;
+
+        public int Count { get; set; } = count;
+    }
+
+    /// <summary>Smallest receive segment: small DATA frames are packed into segments of this size instead of one pooled array each.</summary>
+    private const int SegmentSize = 16 * 1024;
 
     public uint Id { get; }
 
@@ -77,7 +87,7 @@ public sealed class MuxStream : Stream
         }
         while (true)
         {
-            TaskCompletionSource waiter;
+            ValueTask wait;
             int credit;
             int copied;
             lock (_sync)
@@ -97,7 +107,7 @@ public sealed class MuxStream : Stream
                 }
                 else
                 {
-                    waiter = _readWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    wait = _readWaiter.Arm(cancellationToken);
                     goto Wait;
                 }
             }
@@ -109,7 +119,7 @@ public sealed class MuxStream : Stream
             return copied;
 
         Wait:
-            await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await wait.ConfigureAwait(false);
         }
     }
 
@@ -121,12 +131,17 @@ public sealed class MuxStream : Stream
             var segment = _segments.Peek();
             var available = segment.Count - _headConsumed;
             var take = Math.Min(available, destination.Length - copied);
-            segment.Array.AsSpan(segment.Offset + _headConsumed, take).CopyTo(destination[copied..]);
+            segment.Array.AsSpan(_headConsumed, take).CopyTo(destination[copied..]);
             copied += take;
             if (take == available)
             {
+                // Drained (the tail too: a stream that has read everything holds no buffer).
                 _segments.Dequeue();
                 _headConsumed = 0;
+                if (ReferenceEquals(segment, _tail))
+                {
+                    _tail = null;
+                }
                 ArrayPool<byte>.Shared.Return(segment.Array);
             }
             else
@@ -160,7 +175,7 @@ public sealed class MuxStream : Stream
     {
         while (buffer.Length > 0)
         {
-            TaskCompletionSource? waiter = null;
+            ValueTask? wait = null;
             var take = 0;
             lock (_sync)
             {
@@ -179,12 +194,12 @@ public sealed class MuxStream : Stream
                 }
                 else
                 {
-                    waiter = _creditWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    wait = _creditWaiter.Arm(cancellationToken);
                 }
             }
-            if (waiter is not null)
+            if (wait is { } w)
             {
-                await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await w.ConfigureAwait(false);
                 continue;
             }
             if (!_mux.EnqueueData(Id, buffer.Span[..take]))
@@ -207,7 +222,7 @@ public sealed class MuxStream : Stream
             }
             _localFin = true;
         }
-        _mux.SendControl(FrameCodec.Encode(FrameType.Fin, Id, ReadOnlySpan<byte>.Empty));
+        _mux.SendOrdered(FrameCodec.Encode(FrameType.Fin, Id, ReadOnlySpan<byte>.Empty));
         RemoveIfDone();
         return ValueTask.CompletedTask;
     }
@@ -223,11 +238,11 @@ public sealed class MuxStream : Stream
             }
             _reset = new StreamResetException(code, reason, byPeer: false);
             ReleaseSegments();
-            WakeAll();
         }
+        WakeAll();
         // A stream reset before OPEN_OK (DATA before OPEN_OK, a cancelled open) must not leave its opener waiting.
         _opened.TrySetException(new StreamOpenException(OpenErrorCode.Internal, reason));
-        _mux.SendControl(FrameCodec.EncodeCodeAndReason(FrameType.Rst, Id, (byte)code, reason));
+        _mux.SendOrdered(FrameCodec.EncodeCodeAndReason(FrameType.Rst, Id, (byte)code, reason));
         RemoveIfDone();
     }
 
@@ -240,8 +255,8 @@ public sealed class MuxStream : Stream
         lock (_sync)
         {
             _reset ??= new StreamResetException(ResetCode.Cancel, $"open refused: {reason}", byPeer: true);
-            WakeAll();
         }
+        WakeAll();
         _opened.TrySetException(new StreamOpenException(code, reason));
         RemoveIfDone();
     }
@@ -266,13 +281,21 @@ public sealed class MuxStream : Stream
                 return $"stream {Id}: DATA of {payload.Length} bytes exceeds the remaining window of {_receiveWindow}";
             }
             _receiveWindow -= payload.Length;
-            var array = ArrayPool<byte>.Shared.Rent(payload.Length);
-            payload.CopyTo(array);
-            _segments.Enqueue(new Segment(array, 0, payload.Length));
+            if (_tail is { } tail && tail.Array.Length - tail.Count >= payload.Length)
+            {
+                payload.CopyTo(tail.Array.AsSpan(tail.Count));
+                tail.Count += payload.Length;
+            }
+            else
+            {
+                var array = ArrayPool<byte>.Shared.Rent(Math.Max(payload.Length, SegmentSize));
+                payload.CopyTo(array);
+                _segments.Enqueue(_tail = new Segment(array, payload.Length));
+            }
             _buffered += payload.Length;
-            Wake(ref _readWaiter);
-            return null;
         }
+        _readWaiter.Signal();
+        return null;
     }
 
     internal string? OnWindow(uint increment)
@@ -288,9 +311,9 @@ public sealed class MuxStream : Stream
             {
                 return $"stream {Id}: WINDOW increment {increment} overflows the window";
             }
-            Wake(ref _creditWaiter);
-            return null;
         }
+        _creditWaiter.Signal();
+        return null;
     }
 
     /// <summary>Returns false for a second FIN (the caller resets the stream).</summary>
@@ -307,8 +330,8 @@ public sealed class MuxStream : Stream
                 return false;
             }
             _remoteFin = true;
-            Wake(ref _readWaiter);
         }
+        _readWaiter.Signal();
         RemoveIfDone();
         return true;
     }
@@ -323,8 +346,8 @@ public sealed class MuxStream : Stream
             }
             _reset = new StreamResetException(code, reason, byPeer);
             ReleaseSegments();
-            WakeAll();
         }
+        WakeAll();
         _opened.TrySetException(new StreamOpenException(OpenErrorCode.GoingAway, reason));
         RemoveIfDone();
     }
@@ -356,21 +379,16 @@ public sealed class MuxStream : Stream
         {
             ArrayPool<byte>.Shared.Return(_segments.Dequeue().Array);
         }
+        _tail = null;
         _headConsumed = 0;
         _buffered = 0;
     }
 
+    /// <summary>Wakes both waiters; called outside the lock, because a waiter's continuation runs on this thread.</summary>
     private void WakeAll()
     {
-        Wake(ref _readWaiter);
-        Wake(ref _creditWaiter);
-    }
-
-    private static void Wake(ref TaskCompletionSource? waiter)
-    {
-        var w = waiter;
-        waiter = null;
-        w?.TrySetResult();
+        _readWaiter.Signal();
+        _creditWaiter.Signal();
     }
 
     protected override void Dispose(bool disposing)

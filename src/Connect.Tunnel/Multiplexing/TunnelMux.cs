@@ -1,5 +1,7 @@
 using System.Buffers;
-using System.Threading.Channels;
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.InteropServices;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Transport;
 
@@ -17,7 +19,13 @@ public sealed class TunnelMux : IAsyncDisposable
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
 
     private readonly IFrameTransport _transport;
-    private readonly Channel<OutFrame> _outbound = Channel.CreateUnbounded<OutFrame>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly object _writeSync = new();
+    private readonly AutoResetSignal _writeSignal = new();
+    private readonly int _blockSize;
+    private List<OutBlock> _priority = new();
+    private List<OutBlock> _ordered = new();
+    private (int Code, string Reason)? _closeRequest;
+    private bool _outboundClosed;
     private readonly Dictionary<uint, MuxStream> _streams = new();
     private readonly object _sync = new();
     private readonly CancellationTokenSource _stop = new();
@@ -41,9 +49,9 @@ public sealed class TunnelMux : IAsyncDisposable
         Options = options;
         _nextLocalId = options.IsDialer ? 1u : 2u;
         _lastReceivedTicks = options.TimeProvider.GetTimestamp();
+        // A block holds about MaxBatchSize of frames plus one more frame; a power of two fits the pool's buckets.
+        _blockSize = (int)BitOperations.RoundUpToPowerOf2((uint)(options.MaxBatchSize + ProtocolLimits.HeaderSize + options.MaxDataChunk));
     }
-
-    private readonly record struct OutFrame(byte[]? Buffer, int Length, bool IsControl, int CloseCode = 0, string? CloseReason = null);
 
     public MuxOptions Options { get; }
 
@@ -111,9 +119,9 @@ public sealed class TunnelMux : IAsyncDisposable
         if (sendClose)
         {
             // The read loop ended on its own (violation, or the peer's close that we echo).
-            _outbound.Writer.TryWrite(new OutFrame(null, 0, false, info.Code, info.Reason));
+            EnqueueClose(info.Code, info.Reason);
         }
-        _outbound.Writer.TryComplete();
+        CompleteOutbound();
         if (await Task.WhenAny(writer, Task.Delay(CloseHandshakeTimeout, Options.TimeProvider)).ConfigureAwait(false) != writer)
         {
             _transport.Abort();
@@ -147,8 +155,9 @@ public sealed class TunnelMux : IAsyncDisposable
             _streams.Add(id, stream);
             // Queued under the lock that took the id: the peer requires OPEN ids to increase, so
             // two concurrent opens must not put their OPEN frames on the wire out of order.
-            SendControl(FrameCodec.EncodeOpen(id, target));
+            Enqueue(priority: true, FrameCodec.EncodeOpen(id, target), ReadOnlySpan<byte>.Empty, isData: false, wake: false);
         }
+        _writeSignal.Set(); // outside the lock: the write loop may run on this thread until its send is pending
         Interlocked.Increment(ref _streamsOpened);
         StreamsChanged?.Invoke(this);
         try
@@ -193,7 +202,7 @@ public sealed class TunnelMux : IAsyncDisposable
         {
             stream.Reset(ResetCode.LinkLost, reason);
         }
-        _outbound.Writer.TryWrite(new OutFrame(null, 0, false, code, reason));
+        EnqueueClose(code, reason);
         _ = AbortAfterAsync(CloseHandshakeTimeout);
         return _closed.Task;
     }
@@ -334,7 +343,7 @@ public sealed class TunnelMux : IAsyncDisposable
         {
             _closeInfo ??= info;
         }
-        _outbound.Writer.TryWrite(new OutFrame(null, 0, false, info.Code, info.Reason));
+        EnqueueClose(info.Code, info.Reason);
         return info;
     }
 
@@ -344,12 +353,14 @@ public sealed class TunnelMux : IAsyncDisposable
         switch (frame.Type)
         {
             case FrameType.Ping:
-                if (Interlocked.Increment(ref _queuedControl) > Options.MaxQueuedControlFrames)
+                lock (_writeSync)
                 {
-                    return new FrameViolation(CloseCodes.PolicyViolation, "peer sends faster than it reads (control queue full)");
+                    if (_queuedControl >= Options.MaxQueuedControlFrames)
+                    {
+                        return new FrameViolation(CloseCodes.PolicyViolation, "peer sends faster than it reads (control queue full)");
+                    }
                 }
-                Interlocked.Decrement(ref _queuedControl);
-                SendControl(FrameCodec.EncodePing(FrameType.Pong, FrameCodec.ReadPing(frame.Payload.Span)));
+                SendPing(FrameType.Pong, FrameCodec.ReadPing(frame.Payload.Span));
                 return null;
             case FrameType.Pong:
                 return null;
@@ -503,68 +514,150 @@ public sealed class TunnelMux : IAsyncDisposable
     }
 
     // ----- writing -----
+    //
+    // Writers copy each frame once, header and payload, straight into the outbound blocks; the write loop
+    // swaps the blocks out under the lock and sends each as one transport write (one WebSocket message of
+    // whole frames). Link-level and credit frames (OPEN, OPEN_OK, OPEN_ERR, WINDOW, PING, PONG, GOAWAY)
+    // go into a separate priority list that is sent before any DATA, so a WINDOW never waits behind a
+    // window's worth of queued DATA. DATA, FIN and RST keep their relative order (FIN must follow the
+    // stream's last DATA). Every priority frame queued before a DATA frame is sent before it, because the
+    // loop takes both lists in the same critical section; the only frames a stream sends before its DATA
+    // (OPEN, OPEN_OK) are priority frames, so the wire order the protocol needs is kept.
 
-    internal void SendControl(byte[] frame)
+    internal void SendControl(byte[] frame) => Enqueue(priority: true, frame, ReadOnlySpan<byte>.Empty, isData: false);
+
+    /// <summary>Queues FIN or RST: in order with the stream's DATA.</summary>
+    internal void SendOrdered(byte[] frame) => Enqueue(priority: false, frame, ReadOnlySpan<byte>.Empty, isData: false);
+
+    internal void SendWindow(uint streamId, uint increment)
     {
-        Interlocked.Increment(ref _queuedControl);
-        if (!_outbound.Writer.TryWrite(new OutFrame(frame, frame.Length, IsControl: true)))
-        {
-            Interlocked.Decrement(ref _queuedControl);
-        }
+        Span<byte> frame = stackalloc byte[ProtocolLimits.HeaderSize + 4];
+        FrameCodec.WriteHeader(frame, FrameType.Window, streamId, 4);
+        BinaryPrimitives.WriteUInt32BigEndian(frame[ProtocolLimits.HeaderSize..], increment);
+        Enqueue(priority: true, frame, ReadOnlySpan<byte>.Empty, isData: false);
     }
 
-    internal void SendWindow(uint streamId, uint increment) => SendControl(FrameCodec.EncodeWindow(streamId, increment));
+    private void SendPing(FrameType type, ulong value)
+    {
+        Span<byte> frame = stackalloc byte[ProtocolLimits.HeaderSize + 8];
+        FrameCodec.WriteHeader(frame, type, 0, 8);
+        BinaryPrimitives.WriteUInt64BigEndian(frame[ProtocolLimits.HeaderSize..], value);
+        Enqueue(priority: true, frame, ReadOnlySpan<byte>.Empty, isData: false);
+    }
 
     /// <summary>Queues one DATA frame (the caller has taken the credit). Returns false when the link is closed.</summary>
     internal bool EnqueueData(uint streamId, ReadOnlySpan<byte> payload)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(ProtocolLimits.HeaderSize + payload.Length);
-        var length = FrameCodec.Write(buffer, FrameType.Data, streamId, payload);
-        if (_outbound.Writer.TryWrite(new OutFrame(buffer, length, IsControl: false)))
+        Span<byte> header = stackalloc byte[ProtocolLimits.HeaderSize];
+        FrameCodec.WriteHeader(header, FrameType.Data, streamId, payload.Length);
+        return Enqueue(priority: false, header, payload, isData: true);
+    }
+
+    /// <summary>Queues the close (after every frame queued so far); frames queued later are dropped.</summary>
+    private void EnqueueClose(int code, string reason)
+    {
+        lock (_writeSync)
         {
-            return true;
+            if (_outboundClosed)
+            {
+                return;
+            }
+            _outboundClosed = true;
+            _closeRequest = (code, reason);
         }
-        ArrayPool<byte>.Shared.Return(buffer);
-        return false;
+        _writeSignal.Set();
+    }
+
+    /// <summary>Stops taking frames (the write loop is gone); wakes the loop so that it sees it.</summary>
+    private void CompleteOutbound()
+    {
+        lock (_writeSync)
+        {
+            _outboundClosed = true;
+        }
+        _writeSignal.Set();
+    }
+
+    private bool Enqueue(bool priority, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body, bool isData, bool wake = true)
+    {
+        var size = head.Length + body.Length;
+        lock (_writeSync)
+        {
+            if (_outboundClosed)
+            {
+                return false;
+            }
+            var blocks = priority ? _priority : _ordered;
+            var target = Reserve(blocks, size, priority);
+            head.CopyTo(target);
+            body.CopyTo(target[head.Length..]);
+            if (!isData)
+            {
+                _queuedControl++;
+            }
+        }
+        if (wake)
+        {
+            _writeSignal.Set();
+        }
+        return true;
+    }
+
+    private Span<byte> Reserve(List<OutBlock> blocks, int size, bool priority)
+    {
+        var all = CollectionsMarshal.AsSpan(blocks);
+        if (all.Length > 0)
+        {
+            ref var tail = ref all[^1];
+            if (tail.Length < Options.MaxBatchSize && tail.Array.Length - tail.Length >= size)
+            {
+                var at = tail.Length;
+                tail.Length += size;
+                return tail.Array.AsSpan(at, size);
+            }
+        }
+        var array = ArrayPool<byte>.Shared.Rent(Math.Max(size, priority ? 4096 : _blockSize));
+        blocks.Add(new OutBlock(array, size));
+        return array.AsSpan(0, size);
     }
 
     private async Task WriteLoopAsync()
     {
-        var reader = _outbound.Reader;
-        byte[]? batch = null;
+        var priority = new List<OutBlock>();
+        var ordered = new List<OutBlock>();
         try
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            while (true)
             {
-                var length = 0;
-                OutFrame? close = null;
-                batch ??= ArrayPool<byte>.Shared.Rent(Options.MaxBatchSize + ProtocolLimits.HeaderSize + ProtocolLimits.MaxFramePayload);
-                while (length < Options.MaxBatchSize && reader.TryRead(out var frame))
+                await _writeSignal.WaitAsync().ConfigureAwait(false);
+                while (true)
                 {
-                    if (frame.Buffer is null)
+                    (int Code, string Reason)? close;
+                    bool done;
+                    lock (_writeSync)
                     {
-                        close = frame;
+                        (priority, _priority) = (_priority, priority);
+                        (ordered, _ordered) = (_ordered, ordered);
+                        _queuedControl = 0;
+                        close = _closeRequest;
+                        _closeRequest = null;
+                        done = _outboundClosed;
+                    }
+                    if (priority.Count == 0 && ordered.Count == 0 && close is null)
+                    {
+                        if (done)
+                        {
+                            return;
+                        }
                         break;
                     }
-                    frame.Buffer.AsSpan(0, frame.Length).CopyTo(batch.AsSpan(length));
-                    length += frame.Length;
-                    Release(frame);
-                }
-                if (length > 0)
-                {
-                    await _transport.SendAsync(batch.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
-                    Interlocked.Add(ref _bytesOut, length);
-                }
-                if (close is { } c)
-                {
-                    await _transport.CloseAsync(c.CloseCode, c.CloseReason ?? string.Empty, CancellationToken.None).ConfigureAwait(false);
-                    break;
-                }
-                if (!reader.TryPeek(out _))
-                {
-                    // Nothing more queued: an idle link holds no batch buffer.
-                    ArrayPool<byte>.Shared.Return(batch);
-                    batch = null;
+                    await SendBlocksAsync(priority).ConfigureAwait(false);
+                    await SendBlocksAsync(ordered).ConfigureAwait(false);
+                    if (close is { } c)
+                    {
+                        await _transport.CloseAsync(c.Code, c.Reason, CancellationToken.None).ConfigureAwait(false);
+                        return;
+                    }
                 }
             }
         }
@@ -578,29 +671,46 @@ public sealed class TunnelMux : IAsyncDisposable
         }
         finally
         {
-            if (batch is not null)
+            lock (_writeSync)
             {
-                ArrayPool<byte>.Shared.Return(batch);
+                _outboundClosed = true;
+                ReturnBlocks(_priority);
+                ReturnBlocks(_ordered);
+                _closeRequest = null;
             }
-            _outbound.Writer.TryComplete();
-            while (reader.TryRead(out var leftover))
-            {
-                Release(leftover);
-            }
+            ReturnBlocks(priority);
+            ReturnBlocks(ordered);
         }
     }
 
-    private void Release(OutFrame frame)
+    private async ValueTask SendBlocksAsync(List<OutBlock> blocks)
     {
-        if (frame.IsControl)
+        // Each block holds whole frames: one transport write (one message) each. Blocks go back to the pool
+        // as soon as they are sent, so an idle link holds none.
+        for (var i = 0; i < blocks.Count; i++)
         {
-            Interlocked.Decrement(ref _queuedControl);
+            var block = blocks[i];
+            await _transport.SendAsync(block.Array.AsMemory(0, block.Length), CancellationToken.None).ConfigureAwait(false);
+            Interlocked.Add(ref _bytesOut, block.Length);
+            ArrayPool<byte>.Shared.Return(block.Array);
+            blocks[i] = default;
         }
-        else if (frame.Buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(frame.Buffer);
-        }
+        blocks.Clear();
     }
+
+    private static void ReturnBlocks(List<OutBlock> blocks)
+    {
+        foreach (var block in blocks)
+        {
+            if (block.Array is not null)
+            {
+                ArrayPool<byte>.Shared.Return(block.Array);
+            }
+        }
+        blocks.Clear();
+    }
+
+    private record struct OutBlock(byte[] Array, int Length);
 
     private async Task KeepAliveLoopAsync()
     {
@@ -617,7 +727,7 @@ public sealed class TunnelMux : IAsyncDisposable
                     _ = CloseAsync(CloseCodes.KeepAliveTimeout, $"nothing received for {silence.TotalSeconds:0} s");
                     return;
                 }
-                SendControl(FrameCodec.EncodePing(FrameType.Ping, ++sequence));
+                SendPing(FrameType.Ping, ++sequence);
             }
         }
         catch (OperationCanceledException)

@@ -17,6 +17,18 @@ public abstract class DuplexEnd
     /// <summary>Tears the end down at once, telling its peer it was not a clean end where the medium allows (TCP RST, RST frame).</summary>
     public abstract void Abort(string reason);
 
+    /// <summary>True when <see cref="ReadIntoAsync"/> can hand this end's received bytes to another end from its own buffers (no splice buffer, no copy).</summary>
+    public virtual bool CanReadInto => false;
+
+    /// <summary>Waits for bytes and writes all that are available to <paramref name="destination"/>; returns how many, 0 when this end finished sending.</summary>
+    public virtual ValueTask<int> ReadIntoAsync(DuplexEnd destination, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    /// <summary>True when <see cref="WriteFromAsync"/> can read from another end straight into this end's own output buffer.</summary>
+    public virtual bool CanWriteFrom => false;
+
+    /// <summary>Reads once from <paramref name="source"/> into this end's output buffer and sends it; returns how many bytes, 0 when the source finished.</summary>
+    public virtual ValueTask<int> WriteFromAsync(DuplexEnd source, CancellationToken cancellationToken) => throw new NotSupportedException();
+
     /// <summary>Releases what the end holds once the splice is done.</summary>
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -42,10 +42,27 @@ public static class Splice
 
     private static async Task<long> PumpAsync(DuplexEnd from, DuplexEnd to, Failure failure, CancellationTokenSource stop)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        byte[]? buffer = null;
         long total = 0;
         try
         {
+            // An end with its own buffers (a Kestrel pipe) moves bytes without the splice buffer: one copy less per byte.
+            if (to.CanWriteFrom || from.CanReadInto)
+            {
+                while (true)
+                {
+                    var moved = to.CanWriteFrom
+                        ? await to.WriteFromAsync(from, stop.Token).ConfigureAwait(false)
+                        : await from.ReadIntoAsync(to, stop.Token).ConfigureAwait(false);
+                    if (moved == 0)
+                    {
+                        await to.ShutdownWriteAsync().ConfigureAwait(false);
+                        return total;
+                    }
+                    total += moved;
+                }
+            }
+            buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
             while (true)
             {
                 var read = await from.ReadAsync(buffer, stop.Token).ConfigureAwait(false);
@@ -69,7 +86,10 @@ public static class Splice
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 }
