@@ -15,7 +15,17 @@ public sealed class IdleLinks : IAsyncDisposable
 {
     private readonly List<(ClientWebSocket Socket, TunnelMux Mux, Task Run)> _links = [];
 
+    private int _moved;
+
     public int Count => _links.Count;
+
+    /// <summary>Where a link goes when its node sends GOAWAY (the drain scenario); null: GOAWAY is ignored.</summary>
+    public Uri? FollowGoAwayTo { get; set; }
+
+    public string Token { get; set; } = "";
+
+    /// <summary>Links re-established on <see cref="FollowGoAwayTo"/> after a GOAWAY.</summary>
+    public int Moved => Volatile.Read(ref _moved);
 
     /// <summary>Adds links until there are <paramref name="target"/>; returns the wall time it took.</summary>
     public async Task<TimeSpan> GrowToAsync(Uri tunnel, int target, string token, int parallel, TimeSpan limit)
@@ -38,18 +48,7 @@ public sealed class IdleLinks : IAsyncDisposable
                     socket.Options.AddSubProtocol(ProtocolLimits.SubProtocol);
                     socket.Options.SetRequestHeader("Authorization", $"Bearer {token}");
                     socket.Options.KeepAliveInterval = TimeSpan.Zero;
-                    await socket.ConnectAsync(new Uri($"{tunnel}?session=idle-{index}"), deadline.Token);
-                    var mux = new TunnelMux(new WebSocketFrameTransport(socket, "node"), new MuxOptions
-                    {
-                        IsDialer = true,
-                        AcceptInboundStreams = true,
-                        KeepAliveInterval = TimeSpan.Zero,
-                    });
-                    var run = mux.RunAsync(incoming => incoming.Reject(OpenErrorCode.NotAllowed, "idle link"));
-                    lock (_links)
-                    {
-                        _links.Add((socket, mux, run));
-                    }
+                    await AddLinkAsync(tunnel, $"idle-{index}", token, deadline.Token);
                 }
                 catch (Exception e) when (e is WebSocketException or OperationCanceledException or HttpRequestException)
                 {
@@ -67,6 +66,36 @@ public sealed class IdleLinks : IAsyncDisposable
             throw new InvalidOperationException($"{failures} links failed to connect");
         }
         return watch.Elapsed;
+    }
+
+    private async Task AddLinkAsync(Uri tunnel, string session, string token, CancellationToken cancellationToken)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol(ProtocolLimits.SubProtocol);
+        socket.Options.SetRequestHeader("Authorization", $"Bearer {token}");
+        socket.Options.KeepAliveInterval = TimeSpan.Zero;
+        await socket.ConnectAsync(new Uri($"{tunnel}?session={session}"), cancellationToken);
+        var mux = new TunnelMux(new WebSocketFrameTransport(socket, "node"), new MuxOptions
+        {
+            IsDialer = true,
+            AcceptInboundStreams = true,
+            KeepAliveInterval = TimeSpan.Zero,
+        });
+        if (FollowGoAwayTo is { } next)
+        {
+            // What the agent does on GOAWAY: a new link elsewhere at once; the old one closes when the node says so.
+            mux.GoAwayReceived += info => Task.Run(async () =>
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                await AddLinkAsync(next, session, token, timeout.Token);
+                Interlocked.Increment(ref _moved);
+            });
+        }
+        var run = mux.RunAsync(incoming => incoming.Reject(OpenErrorCode.NotAllowed, "idle link"));
+        lock (_links)
+        {
+            _links.Add((socket, mux, run));
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -80,6 +80,11 @@ public sealed class Suite(BenchOptions options, string logDir)
             await ScaleAsync();
         }
 
+        if (options.Runs("drain"))
+        {
+            await DrainMoveAsync();
+        }
+
         return new SuiteResults(
             started.ToString("u"),
             options.Quick,
@@ -409,6 +414,51 @@ public sealed class Suite(BenchOptions options, string logDir)
         {
             _notes.Add($"profile skipped: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// Time to move idle links off a draining node: two node processes, N idle links (one session each) on node A
+    /// that follow GOAWAY to node B, then a drain of A through the admin API; the clock stops when A reports ready
+    /// to terminate (no link, stream or proxy request) and all N sessions have their new link on B.
+    /// </summary>
+    private async Task DrainMoveAsync()
+    {
+        var count = _config.Quick ? 200 : 1000;
+        await using var a = await NodeProcess.StartAsync(NodeDll, "drain-a", logDir);
+        await using var b = await NodeProcess.StartAsync(NodeDll, "drain-b", logDir, seed: a.ClusterAddress);
+        await using var links = new IdleLinks { FollowGoAwayTo = b.TunnelUri };
+        var connect = await links.GrowToAsync(a.TunnelUri, count, NodeProcess.DevToken, 64, TimeSpan.FromSeconds(300));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", NodeProcess.DevToken);
+        var watch = Stopwatch.StartNew();
+        (await http.PostAsync($"http://127.0.0.1:{b.AdminPort}/v1/nodes/drain?address={Uri.EscapeDataString(a.ClusterAddress)}", null)).EnsureSuccessStatusCode();
+        var empty = TimeSpan.Zero;
+        while (watch.Elapsed < TimeSpan.FromSeconds(120))
+        {
+            if (empty == TimeSpan.Zero && await ReadyToTerminateAsync(http, b.AdminPort, a.ClusterAddress))
+            {
+                empty = watch.Elapsed;
+            }
+            if (empty != TimeSpan.Zero && links.Moved >= count)
+            {
+                break;
+            }
+            await Task.Delay(20);
+        }
+        var moved = watch.Elapsed;
+        _scale[$"drain: idle links on the draining node"] = count;
+        _scale[$"drain: connect {count} links s"] = connect.TotalSeconds;
+        _scale[$"drain: node empty (ready to terminate) after s"] = empty.TotalSeconds;
+        _scale[$"drain: all {count} sessions re-linked on the other node after s"] = moved.TotalSeconds;
+        _scale[$"drain: links moved"] = links.Moved;
+        Log($"drain: {count} idle links; node empty after {empty.TotalSeconds:F2} s, {links.Moved} sessions re-linked after {moved.TotalSeconds:F2} s");
+    }
+
+    private static async Task<bool> ReadyToTerminateAsync(HttpClient http, int adminPort, string address)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{adminPort}/v1/nodes"));
+        return document.RootElement.GetProperty("nodes").EnumerateArray().Any(n =>
+            n.GetProperty("address").GetString() == address && n.GetProperty("readyToTerminate").GetBoolean());
     }
 
     /// <summary>A fresh node (its own process and cluster) with only idle links: RSS at each size and the time to connect them.</summary>
