@@ -99,7 +99,6 @@ public static class ConnectNode
             kestrel.ApplicationServices.GetRequiredService<Listeners>().Configure(kestrel, settings, kestrel.ApplicationServices));
         configure?.Invoke(builder);
 
-        configure?.Invoke(builder);
         var app = builder.Build();
         app.UseWebSockets();
         app.UseMiddleware<ForwardProxyMiddleware>();

@@ -239,11 +239,12 @@ public sealed class MuxStream : Stream
             _reset = new StreamResetException(code, reason, byPeer: false);
             ReleaseSegments();
         }
+        // Leave the link's stream table first, so whoever observes the reset (the opener, the peer's RST) sees the count already down.
+        RemoveIfDone();
         WakeAll();
         // A stream reset before OPEN_OK (DATA before OPEN_OK, a cancelled open) must not leave its opener waiting.
         _opened.TrySetException(new StreamOpenException(OpenErrorCode.Internal, reason));
         _mux.SendOrdered(FrameCodec.EncodeCodeAndReason(FrameType.Rst, Id, (byte)code, reason));
-        RemoveIfDone();
     }
 
     // ----- events from the link's read loop -----
@@ -256,9 +257,9 @@ public sealed class MuxStream : Stream
         {
             _reset ??= new StreamResetException(ResetCode.Cancel, $"open refused: {reason}", byPeer: true);
         }
+        RemoveIfDone();
         WakeAll();
         _opened.TrySetException(new StreamOpenException(code, reason));
-        RemoveIfDone();
     }
 
     /// <summary>Takes a DATA payload; returns a violation when the peer broke the window (a link error).</summary>
@@ -347,9 +348,9 @@ public sealed class MuxStream : Stream
             _reset = new StreamResetException(code, reason, byPeer);
             ReleaseSegments();
         }
+        RemoveIfDone();
         WakeAll();
         _opened.TrySetException(new StreamOpenException(OpenErrorCode.GoingAway, reason));
-        RemoveIfDone();
     }
 
     private void RemoveIfDone()
