@@ -20,6 +20,12 @@ public abstract class ActorTestBase(ITestOutputHelper output) : Akka.TestKit.Xun
         akka.remote.dot-netty.tcp.hostname = 127.0.0.1
         akka.remote.dot-netty.tcp.port = 0
         akka.cluster.log-info = off
+        # The node never joins, and most tests end before the cluster daemon has finished starting: leaving
+        # through coordinated shutdown then waits out its phase timeout (5 s a test). Terminate plainly.
+        akka.coordinated-shutdown.run-by-actor-system-terminate = off
+        akka.coordinated-shutdown.terminate-actor-system = off
+        akka.cluster.run-coordinated-shutdown-when-down = off
+        akka.log-dead-letters-during-shutdown = off
         akka.actor.serializers.connect = "Connect.Actors.Serialization.ConnectMessageSerializer, Connect.Actors"
         akka.actor.serialization-bindings {
           "Connect.Actors.Protocol.IConnectMessage, Connect.Actors" = connect
