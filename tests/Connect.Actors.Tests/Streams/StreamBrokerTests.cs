@@ -137,6 +137,24 @@ public sealed class StreamBrokerTests(ITestOutputHelper output) : ActorTestBase(
     }
 
     [Fact]
+    public async Task Grants_that_keep_naming_a_gone_link_end_in_a_broker_failure()
+    {
+        var opening = Broker().OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        // An entity that is out of date keeps answering with a link this node no longer holds.
+        for (var attempt = 1; attempt <= 8; attempt++)
+        {
+            await _region.ExpectMsgAsync<OpenStream>(Bound);
+            _region.Reply(Grant("gone"));
+        }
+
+        // The edge maps StreamBrokerException to an answer; anything else would escape as a bare 500.
+        var failure = await Assert.ThrowsAsync<StreamBrokerException>(() => opening.WaitAsync(Bound));
+        Assert.Equal(BrokerFailure.NoTunnel, failure.Failure);
+        Assert.Contains("'s1'", failure.Message);
+    }
+
+    [Fact]
     public async Task Unanswered_ask_is_sent_again_and_the_answer_to_the_resend_is_used()
     {
         var pair = await AddLinkAsync("L1");
