@@ -76,8 +76,13 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
             {
                 throw new StreamBrokerException(BrokerFailure.AgentRefused, e.Reason, e.Code);
             }
-            catch (LinkGoneException) when (attempt < MaxAttempts)
+            catch (LinkGoneException)
             {
+                if (attempt >= MaxAttempts)
+                {
+                    // Never let the private marker escape: the edge only turns StreamBrokerException into an answer.
+                    throw new StreamBrokerException(BrokerFailure.NoTunnel, $"session '{sessionId}' has no link that could take the stream ({MaxAttempts} grants named links that are gone; last {granted.LinkId} on {granted.LinkNode})");
+                }
                 exclude = exclude.Add(granted.LinkId);
             }
         }

@@ -1,0 +1,218 @@
+using Akka.Actor;
+using Akka.TestKit;
+using Connect.Actors.Links;
+using Connect.Actors.Protocol;
+using Connect.Actors.Streams;
+using Connect.Actors.Tests.Support;
+using Connect.Tunnel.Frames;
+using Connect.Tunnel.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+
+namespace Connect.Actors.Tests.Streams;
+
+/// <summary>
+/// The broker against a probe that stands in for the shard region (it answers as the entity would) and a
+/// registry holding real links on this node: multiplexer pairs over loopback WebSockets.
+/// </summary>
+public sealed class StreamBrokerTests(ITestOutputHelper output) : ActorTestBase(output), IAsyncLifetime
+{
+    private const string Session = "s1";
+    private const string Node = "akka.tcp://connect@127.0.0.1:4053";
+
+    private readonly LinkRegistry _registry = new();
+    private readonly List<MuxPair> _pairs = [];
+    private TestProbe _region = null!;
+
+    public Task InitializeAsync()
+    {
+        _region = CreateTestProbe("region");
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var pair in _pairs)
+        {
+            await pair.DisposeAsync();
+        }
+    }
+
+    private async Task<MuxPair> AddLinkAsync(string linkId)
+    {
+        var pair = await MuxPair.StartAsync(TransportKind.WebSocket);
+        _pairs.Add(pair);
+        _registry.Add(new TunnelLink(linkId, Session, pair.Server, "127.0.0.1:50000", DateTimeOffset.UtcNow));
+        return pair;
+    }
+
+    private StreamBroker Broker(TimeSpan? askTimeout = null, TimeSpan? resend = null) =>
+        new(_region.Ref, _registry, Node, remote: null, askTimeout ?? TimeSpan.FromSeconds(10), NullLogger<StreamBroker>.Instance)
+        {
+            ResendInterval = resend ?? TimeSpan.FromSeconds(3),
+        };
+
+    private static StreamGranted Grant(string linkId) => new(Session, linkId, ActorRefs.Nobody, Node, "127.0.0.1:7000");
+
+    [Fact]
+    public async Task Granted_stream_is_opened_on_the_local_link()
+    {
+        var pair = await AddLinkAsync("L1");
+        var opening = Broker().OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        var request = await _region.ExpectMsgAsync<OpenStream>(Bound);
+        Assert.Equal(new OpenStream(Session, "echo:7", Node, request.ExcludeLinks), request);
+        Assert.Empty(request.ExcludeLinks);
+        _region.Reply(Grant("L1"));
+
+        await using var stream = await opening.WaitAsync(Bound);
+        Assert.Same(pair.Server, stream.Mux);
+        Assert.Equal("echo:7", stream.Target);
+        // It is a real stream to the agent: bytes come back from the echo target.
+        await stream.WriteAsync("hello"u8.ToArray());
+        var buffer = new byte[5];
+        await stream.ReadExactlyAsync(buffer).AsTask().WaitAsync(Bound);
+        Assert.Equal("hello"u8.ToArray(), buffer);
+    }
+
+    [Fact]
+    public async Task Refusal_becomes_a_broker_failure_with_the_entity_message()
+    {
+        await AddLinkAsync("L1");
+        var opening = Broker().OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        _region.Reply(new StreamRefused(Session, StreamRefusal.NoTunnel, "session 's1' has no connected agent (waited 10 s)"));
+
+        var failure = await Assert.ThrowsAsync<StreamBrokerException>(() => opening.WaitAsync(Bound));
+        Assert.Equal(BrokerFailure.NoTunnel, failure.Failure);
+        Assert.Equal("session 's1' has no connected agent (waited 10 s)", failure.Message);
+    }
+
+    [Fact]
+    public async Task Stream_limit_refusal_becomes_TooManyStreams()
+    {
+        var opening = Broker().OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        _region.Reply(new StreamRefused(Session, StreamRefusal.TooManyStreams, "limit"));
+
+        Assert.Equal(BrokerFailure.TooManyStreams, (await Assert.ThrowsAsync<StreamBrokerException>(() => opening.WaitAsync(Bound))).Failure);
+    }
+
+    [Fact]
+    public async Task Grant_of_a_link_going_away_is_excluded_and_the_entity_asked_again()
+    {
+        var leaving = await AddLinkAsync("leaving");
+        var staying = await AddLinkAsync("staying");
+        Assert.True(leaving.Server.GoAway(GoAwayCode.Draining, "node draining", []));
+        var opening = Broker().OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        _region.Reply(Grant("leaving"));
+
+        var again = await _region.ExpectMsgAsync<OpenStream>(Bound);
+        Assert.Equal(["leaving"], again.ExcludeLinks);
+        _region.Reply(Grant("staying"));
+
+        await using var stream = await opening.WaitAsync(Bound);
+        Assert.Same(staying.Server, stream.Mux);
+    }
+
+    [Fact]
+    public async Task Grant_of_a_link_no_longer_on_this_node_is_excluded_and_the_entity_asked_again()
+    {
+        var staying = await AddLinkAsync("staying");
+        var opening = Broker().OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        _region.Reply(Grant("gone"));
+
+        var again = await _region.ExpectMsgAsync<OpenStream>(Bound);
+        Assert.Equal(["gone"], again.ExcludeLinks);
+        _region.Reply(Grant("staying"));
+
+        await using var stream = await opening.WaitAsync(Bound);
+        Assert.Same(staying.Server, stream.Mux);
+    }
+
+    [Fact]
+    public async Task Grants_that_keep_naming_a_gone_link_end_in_a_broker_failure()
+    {
+        var opening = Broker().OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        // An entity that is out of date keeps answering with a link this node no longer holds.
+        for (var attempt = 1; attempt <= 8; attempt++)
+        {
+            await _region.ExpectMsgAsync<OpenStream>(Bound);
+            _region.Reply(Grant("gone"));
+        }
+
+        // The edge maps StreamBrokerException to an answer; anything else would escape as a bare 500.
+        var failure = await Assert.ThrowsAsync<StreamBrokerException>(() => opening.WaitAsync(Bound));
+        Assert.Equal(BrokerFailure.NoTunnel, failure.Failure);
+        Assert.Contains("'s1'", failure.Message);
+    }
+
+    [Fact]
+    public async Task Unanswered_ask_is_sent_again_and_the_answer_to_the_resend_is_used()
+    {
+        var pair = await AddLinkAsync("L1");
+        var opening = Broker(resend: TimeSpan.FromMilliseconds(200)).OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        var first = await _region.ExpectMsgAsync<OpenStream>(Bound);
+        var firstAsker = _region.LastSender;
+        // Nobody answers the first ask (its shard's node is gone): the broker asks again.
+        var second = await _region.ExpectMsgAsync<OpenStream>(Bound);
+        Assert.Equal(first, second);
+        Assert.NotEqual(firstAsker, _region.LastSender);
+
+        _region.Reply(Grant("L1"));
+
+        await using var stream = await opening.WaitAsync(Bound);
+        Assert.Same(pair.Server, stream.Mux);
+        Assert.Equal(1, pair.Server.ActiveStreams);
+    }
+
+    [Fact]
+    public async Task Answer_to_the_first_ask_after_a_resend_is_used()
+    {
+        var pair = await AddLinkAsync("L1");
+        var opening = Broker(resend: TimeSpan.FromMilliseconds(200)).OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        var firstAsker = _region.LastSender;
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+
+        // The first entity was slow, not gone: its answer still counts.
+        firstAsker.Tell(Grant("L1"));
+
+        await using var stream = await opening.WaitAsync(Bound);
+        Assert.Same(pair.Server, stream.Mux);
+    }
+
+    [Fact]
+    public async Task Entity_that_never_answers_is_a_timeout()
+    {
+        var opening = Broker(askTimeout: TimeSpan.FromMilliseconds(500), resend: TimeSpan.FromMilliseconds(200)).OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        var failure = await Assert.ThrowsAsync<StreamBrokerException>(() => opening.WaitAsync(Bound));
+
+        Assert.Equal(BrokerFailure.Timeout, failure.Failure);
+        Assert.Contains("'s1'", failure.Message);
+    }
+
+    [Fact]
+    public async Task Agent_refusal_becomes_AgentRefused_with_the_open_error()
+    {
+        await AddLinkAsync("L1");
+        var opening = Broker().OpenAsync(Session, "refuse:1", CancellationToken.None);
+
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        _region.Reply(Grant("L1"));
+
+        var failure = await Assert.ThrowsAsync<StreamBrokerException>(() => opening.WaitAsync(Bound));
+        Assert.Equal(BrokerFailure.AgentRefused, failure.Failure);
+        Assert.Equal(OpenErrorCode.ConnectionRefused, failure.OpenError);
+    }
+}
