@@ -39,36 +39,9 @@ public sealed class CrossNodeDataPathTests(ThreeNodeCluster cluster) : IClassFix
         const int size = 64 * 1024 * 1024;
         using var tunnel = await ProxyClient.ConnectAsync(cluster[1].ProxyPort, $"127.0.0.1:{cluster.Targets.EchoPort}", ProxyClient.Basic("bulk-across"));
         Assert.Equal(200, tunnel.Status);
-        var upload = Task.Run(async () =>
-        {
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var buffer = new byte[256 * 1024];
-            for (long sent = 0; sent < size; sent += buffer.Length)
-            {
-                DeterministicBytes.Fill(buffer, sent);
-                sha.AppendData(buffer);
-                await tunnel.Stream.WriteAsync(buffer);
-            }
-            tunnel.Socket.Shutdown(SocketShutdown.Send);
-            return sha.GetHashAndReset();
-        });
-        var download = Task.Run(async () =>
-        {
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var buffer = new byte[256 * 1024];
-            long total = 0;
-            int read;
-            while ((read = await tunnel.Stream.ReadAsync(buffer)) > 0)
-            {
-                sha.AppendData(buffer, 0, read);
-                total += read;
-            }
-            return (total, sha.GetHashAndReset());
-        });
-        var sent = await upload.WaitAsync(Bound);
-        var (received, receivedHash) = await download.WaitAsync(Bound);
-        Assert.Equal(size, received);
-        Assert.Equal(sent, receivedHash);
+        var result = await EchoTransfer.RunAsync(tunnel, size, Bound);
+        Assert.Equal(size, result.Received);
+        Assert.Equal(result.SentHash, result.ReceivedHash);
     }
 
     [Fact]
