@@ -12,6 +12,10 @@ public sealed partial class BrowserCluster : IAsyncLifetime
 {
     public const string Session = "farm-1";
 
+    public const string AdminToken = "admin-token-0123456789";
+
+    private static readonly Dictionary<string, string?> Settings = new() { ["Connect:Admin:Token"] = AdminToken };
+
     public TestNode[] Nodes { get; private set; } = [];
 
     public TestTargets Targets { get; private set; } = null!;
@@ -26,8 +30,8 @@ public sealed partial class BrowserCluster : IAsyncLifetime
     {
         var launch = Chromium.LaunchAsync();
         Targets = await TestTargets.StartAsync();
-        var first = await TestNode.StartAsync();
-        var rest = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => TestNode.StartAsync(seeds: [first.Address])));
+        var first = await TestNode.StartAsync(settings: Settings);
+        var rest = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => TestNode.StartAsync(seeds: [first.Address], settings: Settings)));
         Nodes = [first, .. rest];
         await Task.WhenAll(Nodes.Select(n => n.WaitMembersUpAsync(3, TimeSpan.FromSeconds(30))));
         // Node 1 first in the list: the agent's only link lands there.
@@ -37,6 +41,16 @@ public sealed partial class BrowserCluster : IAsyncLifetime
 
     /// <summary>The private app's page as the browser names it: on the agent's side, reachable only through the tunnel's view of loopback.</summary>
     public string AppUrl(bool https) => https ? $"https://localhost:{Targets.HttpsPort}/app" : $"http://localhost:{Targets.HttpPort}/app";
+
+    /// <summary>Asks a node's admin API to drain <paramref name="target"/>, as an SRE or a deploy pipeline does.</summary>
+    public static async Task DrainThroughAdminApiAsync(TestNode via, TestNode target)
+    {
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{via.AdminPort}/v1/nodes/drain?address={Uri.EscapeDataString(target.Address)}");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+        using var response = await http.SendAsync(request);
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+    }
 
     /// <summary>How many proxy requests (absolute-form and CONNECT) a node has finished, from its Prometheus text.</summary>
     public static async Task<long> ProxyRequestsAsync(TestNode node)

@@ -57,6 +57,12 @@ public static class PrivateWebApp
           ws.onopen = () => ws.send('echo ' + nonce);
           ws.onmessage = e => show('ws', e.data === 'echo ' + nonce ? 'echoed' : 'wrong echo: ' + e.data);
           ws.onerror = () => show('ws', 'failed');
+          // For tests that hold the page open: one more round trip on the same WebSocket (the same tunnel stream).
+          window.wsEcho = text => new Promise((resolve, reject) => {
+            ws.addEventListener('message', e => resolve(e.data), { once: true });
+            ws.addEventListener('close', () => reject(new Error('websocket closed')), { once: true });
+            ws.send(text);
+          });
         });
         """;
 
