@@ -64,7 +64,7 @@ public sealed class OpsPageTests(BrowserCluster cluster) : IClassFixture<Browser
         var app = await farm.NewPageAsync();
         await app.GotoAsync(cluster.AppUrl(https: false));
         await Expect(app.Locator("#ws")).ToHaveTextAsync("echoed");
-        await Expect(node1.Locator("li[data-session='farm-1']")).ToContainTextAsync("1 streams", new LocatorAssertionsToContainTextOptions { Timeout = 15_000 });
+        await Expect(node1.Locator("li[data-session='farm-1']")).ToContainTextAsync("1 stream", new LocatorAssertionsToContainTextOptions { Timeout = 15_000 });
 
         // Drain node 1 through the admin API: the page shows it draining, and farm-1's new link on another node.
         await BrowserCluster.DrainThroughAdminApiAsync(cluster[3], cluster[1]);
