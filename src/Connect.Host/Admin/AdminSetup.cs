@@ -47,6 +47,17 @@ public static class AdminSetup
         routes.MapGet("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"))
             .OnlyOnListener(Listeners.Admin);
 
+        // The live operations page: static, so it is served without auth and holds no token; its script asks for
+        // the admin token (?token= or a form, kept in sessionStorage) and polls /v1, which keeps its bearer check.
+        routes.MapGet("/ops", (HttpResponse response) =>
+        {
+            response.Headers.CacheControl = "no-store";
+            response.Headers["Referrer-Policy"] = "no-referrer";
+            response.Headers.XContentTypeOptions = "nosniff";
+            response.Headers.ContentSecurityPolicy = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+            return Results.Bytes(OpsPage.Value, "text/html; charset=utf-8");
+        }).OnlyOnListener(Listeners.Admin);
+
         var v1 = routes.MapGroup("/v1").AddEndpointFilter(async (context, next) =>
         {
             var http = context.HttpContext;
@@ -164,6 +175,15 @@ public static class AdminSetup
         });
         return routes;
     }
+
+    private static readonly Lazy<byte[]> OpsPage = new(() =>
+    {
+        using var stream = typeof(AdminSetup).Assembly.GetManifestResourceStream("Connect.Host.Admin.OpsPage.html")
+            ?? throw new InvalidOperationException("the operations page resource Connect.Host.Admin.OpsPage.html is missing from the assembly");
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    });
 
     private static IResult UnknownMember(string? address) =>
         Results.Json(new AdminError($"no single cluster member matches '{address}' (give akka.tcp://system@host:port or host:port; see GET /v1/nodes)"), statusCode: StatusCodes.Status404NotFound);

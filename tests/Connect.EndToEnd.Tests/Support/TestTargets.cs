@@ -78,6 +78,7 @@ public sealed class TestTargets : IAsyncDisposable
             }
             await DeterministicBytes.WriteAsync(response.Body, count, CancellationToken.None);
         });
+        web.MapPrivateWebApp();
         web.Map("/ws", async (HttpContext context) =>
         {
             if (!context.WebSockets.IsWebSocketRequest)
