@@ -12,9 +12,6 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(90);
 
     /// <summary>Finds a session name whose entity sharding places on <paramref name="wanted"/> (asking creates the entity).</summary>
-    private static async Task<string> SessionWithEntityOnAsync(TestNode asker, TestNode wanted, string prefix) =>
-        (await SessionWithEntityOnAsync(asker, [wanted], prefix)).SessionId;
-
     /// <summary>Finds a session name whose entity sharding places on one of <paramref name="wanted"/>.</summary>
     private static async Task<Connect.Actors.Protocol.SessionSnapshot> SessionWithEntityOnAsync(TestNode asker, TestNode[] wanted, string prefix)
     {
@@ -38,26 +35,30 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
         var nodes = await ThreeNodeCluster.StartAsync(3);
         try
         {
-            // Entity on node 2, link on node 3, proxy on node 1: the leaving node holds only the entity.
-            var session = await SessionWithEntityOnAsync(nodes[0], nodes[1], "leave");
-            await using var agent = await TestAgent.StartAsync(session, [nodes[2].TunnelUri]);
+            // The leaving node holds only the entity: the link is on another node, the proxy on the third.
+            var placed = await SessionWithEntityOnAsync(nodes[0], nodes, "leave");
+            var session = placed.SessionId;
+            var leaving = nodes.Single(n => n.Address == placed.EntityNode);
+            var proxyNode = nodes.First(n => n != leaving);
+            var linkNode = nodes.Single(n => n != leaving && n != proxyNode);
+            await using var agent = await TestAgent.StartAsync(session, [linkNode.TunnelUri]);
 
-            using var inFlight = await ProxyClient.ConnectAsync(nodes[0].ProxyPort, $"127.0.0.1:{targets.EchoPort}", ProxyClient.Basic(session));
+            using var inFlight = await ProxyClient.ConnectAsync(proxyNode.ProxyPort, $"127.0.0.1:{targets.EchoPort}", ProxyClient.Basic(session));
             Assert.Equal(200, inFlight.Status);
             await EchoAsync(inFlight.Stream, "before the leave");
 
-            await nodes[1].StopAsync();
-            await nodes[0].WaitMembersUpAsync(2, Bound);
+            await leaving.StopAsync();
+            await proxyNode.WaitMembersUpAsync(2, Bound);
 
             // The stream opened before the leave still carries bytes; new requests through both remaining nodes succeed.
             await EchoAsync(inFlight.Stream, "after the leave");
-            foreach (var node in new[] { nodes[0], nodes[2] })
+            foreach (var node in new[] { proxyNode, linkNode })
             {
                 using var client = ProxyClient.Http(node.ProxyPort, session);
                 Assert.Equal("hello from the private app", await client.GetStringAsync($"http://localhost:{targets.HttpPort}/hello"));
             }
-            var snapshot = await nodes[0].GetSessionAsync(session);
-            Assert.NotEqual(nodes[1].Address, snapshot.EntityNode);
+            var snapshot = await proxyNode.GetSessionAsync(session);
+            Assert.NotEqual(leaving.Address, snapshot.EntityNode);
             Assert.Single(snapshot.Links);
         }
         finally
@@ -77,16 +78,18 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
         try
         {
             // "solo": one link, entity on the victim. "pair": --links 2 over the victim and the other node, entity on the victim too.
-            // The victim is whichever of nodes 2 and 3 sharding gives solo's entity to (node 1 carries the proxy traffic).
-            var solo = await SessionWithEntityOnAsync(nodes[0], [nodes[1], nodes[2]], "solo");
+            // The victim is whichever node sharding gives solo's entity to.
+            var solo = await SessionWithEntityOnAsync(nodes[0], nodes, "solo");
             var victim = nodes.Single(n => n.Address == solo.EntityNode);
-            var other = nodes[1] == victim ? nodes[2] : nodes[1];
-            var pair = (await SessionWithEntityOnAsync(nodes[0], [victim], "pair")).SessionId;
+            // The proxy traffic goes through a node that survives; the agents' surviving links live on the third.
+            var proxyNode = nodes.First(n => n != victim);
+            var other = nodes.Single(n => n != victim && n != proxyNode);
+            var pair = (await SessionWithEntityOnAsync(proxyNode, [victim], "pair")).SessionId;
             await using var soloAgent = await TestAgent.StartAsync(solo.SessionId, [other.TunnelUri]);
             await using var pairAgent = await TestAgent.StartAsync(pair, [other.TunnelUri, victim.TunnelUri], links: 2);
             Assert.Equal(2, pairAgent.Agent.Links.Select(l => l.Node).Distinct().Count());
 
-            using var pairClient = ProxyClient.Http(nodes[0].ProxyPort, pair);
+            using var pairClient = ProxyClient.Http(proxyNode.ProxyPort, pair);
             var url = $"http://localhost:{targets.HttpPort}/hello";
             Assert.Equal("hello from the private app", await pairClient.GetStringAsync(url));
 
@@ -100,7 +103,7 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
                 {
                     try
                     {
-                        using var fresh = ProxyClient.Http(nodes[0].ProxyPort, pair);
+                        using var fresh = ProxyClient.Http(proxyNode.ProxyPort, pair);
                         var response = await fresh.GetAsync(url);
                         if (response.IsSuccessStatusCode)
                         {
@@ -123,7 +126,7 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
             await victim.CrashAsync();
 
             // "solo" lost its entity with the victim: it serves again once the victim is downed and the shard moves.
-            using var soloClient = ProxyClient.Http(nodes[0].ProxyPort, solo.SessionId);
+            using var soloClient = ProxyClient.Http(proxyNode.ProxyPort, solo.SessionId);
             string? soloReply = null;
             while (soloReply is null && crashedAt.Elapsed < Bound)
             {
@@ -136,7 +139,7 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
             var recovery = crashedAt.Elapsed;
             output.WriteLine($"session whose entity was on the crashed node served again {recovery.TotalSeconds:0.0} s after the crash");
             Assert.Equal("hello from the private app", soloReply);
-            await nodes[0].WaitMembersUpAsync(2, Bound);
+            await proxyNode.WaitMembersUpAsync(2, Bound);
 
             await stopLoop.CancelAsync();
             await loop.WaitAsync(Bound);
