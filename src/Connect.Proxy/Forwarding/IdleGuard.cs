@@ -1,3 +1,4 @@
+using System.Buffers;
 using Connect.Tunnel.Piping;
 
 namespace Connect.Proxy.Forwarding;
@@ -71,6 +72,24 @@ public sealed class IdleGuard : IAsyncDisposable
         }
 
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => inner.WriteAsync(data, cancellationToken);
+
+        public override ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken) => inner.WriteAsync(data, cancellationToken);
+
+        // Forwarded, so that watching an end (the default: a stream idle timeout is configured) keeps its
+        // buffer-free path (PipeEnd) instead of falling back to the splice buffer.
+        public override bool CanReadInto => inner.CanReadInto;
+
+        public override async ValueTask<int> ReadIntoAsync(DuplexEnd destination, CancellationToken cancellationToken)
+        {
+            var moved = await inner.ReadIntoAsync(destination, cancellationToken).ConfigureAwait(false);
+            guard.Touch();
+            return moved;
+        }
+
+        // The source is the other watched end: its ReadAsync counts the activity.
+        public override bool CanWriteFrom => inner.CanWriteFrom;
+
+        public override ValueTask<int> WriteFromAsync(DuplexEnd source, CancellationToken cancellationToken) => inner.WriteFromAsync(source, cancellationToken);
 
         public override ValueTask ShutdownWriteAsync() => inner.ShutdownWriteAsync();
 

@@ -51,10 +51,8 @@ public sealed class PipeEnd(IDuplexPipe pipe, Action abort) : DuplexEnd
                 var length = (int)Math.Min(data.Length, int.MaxValue);
                 try
                 {
-                    foreach (var segment in data)
-                    {
-                        await destination.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
-                    }
+                    // The whole sequence at once: a tunnel stream packs Kestrel's 4 KiB segments into full DATA frames.
+                    await destination.WriteAsync(data, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -171,7 +171,14 @@ public sealed class MuxStream : Stream
         return credit;
     }
 
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        WriteAsync(new ReadOnlySequence<byte>(buffer), cancellationToken);
+
+    /// <summary>
+    /// Writes a multi-segment buffer (a pipe's read result) as DATA frames of up to MaxDataChunk each, packing
+    /// segments together instead of one frame per segment.
+    /// </summary>
+    public async ValueTask WriteAsync(ReadOnlySequence<byte> buffer, CancellationToken cancellationToken = default)
     {
         while (buffer.Length > 0)
         {
@@ -202,12 +209,12 @@ public sealed class MuxStream : Stream
                 await w.ConfigureAwait(false);
                 continue;
             }
-            if (!_mux.EnqueueData(Id, buffer.Span[..take]))
+            if (!_mux.EnqueueData(Id, buffer.Slice(0, take)))
             {
                 throw LinkLostException();
             }
             Interlocked.Add(ref _bytesWritten, take);
-            buffer = buffer[take..];
+            buffer = buffer.Slice(take);
         }
     }
 

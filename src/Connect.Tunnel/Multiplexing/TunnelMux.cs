@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using Connect.Tunnel.Frames;
@@ -26,6 +27,15 @@ public sealed class TunnelMux : IAsyncDisposable
     private List<OutBlock> _ordered = new();
     private (int Code, string Reason)? _closeRequest;
     private bool _outboundClosed;
+    // The last frame of _ordered while it is a DATA frame that may still grow: consecutive writes of one stream
+    // extend it (up to MaxDataChunk) instead of each adding a frame. Stream 0 means "none" (no stream has id 0).
+    private uint _growStream;
+    private int _growHeaderAt;
+    private int _growLength;
+    // Bytes queued and not yet taken by the write loop (read without the lock to decide whether to wait for more).
+    private int _pendingOrdered;
+    private int _pendingPriority;
+    private long _lastSendEnd;
     private readonly Dictionary<uint, MuxStream> _streams = new();
     private readonly object _sync = new();
     private readonly CancellationTokenSource _stop = new();
@@ -545,12 +555,48 @@ public sealed class TunnelMux : IAsyncDisposable
         Enqueue(priority: true, frame, ReadOnlySpan<byte>.Empty, isData: false);
     }
 
-    /// <summary>Queues one DATA frame (the caller has taken the credit). Returns false when the link is closed.</summary>
-    internal bool EnqueueData(uint streamId, ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// Queues DATA (the caller has taken the credit, at most MaxDataChunk). When the last queued frame is still
+    /// this stream's DATA and the sum fits MaxDataChunk, the payload extends that frame: small writes of one
+    /// stream that queue up behind a send leave as one frame. Returns false when the link is closed.
+    /// </summary>
+    internal bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload)
     {
-        Span<byte> header = stackalloc byte[ProtocolLimits.HeaderSize];
-        FrameCodec.WriteHeader(header, FrameType.Data, streamId, payload.Length);
-        return Enqueue(priority: false, header, payload, isData: true);
+        var length = (int)payload.Length;
+        lock (_writeSync)
+        {
+            if (_outboundClosed)
+            {
+                return false;
+            }
+            var all = CollectionsMarshal.AsSpan(_ordered);
+            var grown = false;
+            if (_growStream == streamId && all.Length > 0 && _growLength + length <= Options.MaxDataChunk)
+            {
+                ref var tail = ref all[^1];
+                if (tail.Array.Length - tail.Length >= length)
+                {
+                    payload.CopyTo(tail.Array.AsSpan(tail.Length));
+                    tail.Length += length;
+                    _growLength += length;
+                    BinaryPrimitives.WriteUInt32BigEndian(tail.Array.AsSpan(_growHeaderAt + 5), (uint)_growLength);
+                    grown = true;
+                }
+            }
+            if (!grown)
+            {
+                var size = ProtocolLimits.HeaderSize + length;
+                var target = Reserve(_ordered, size, priority: false);
+                FrameCodec.WriteHeader(target, FrameType.Data, streamId, length);
+                payload.CopyTo(target[ProtocolLimits.HeaderSize..]);
+                _growStream = streamId;
+                _growHeaderAt = _ordered[^1].Length - size;
+                _growLength = length;
+            }
+            _pendingOrdered += length + (grown ? 0 : ProtocolLimits.HeaderSize);
+        }
+        _writeSignal.Set();
+        return true;
     }
 
     /// <summary>Queues the close (after every frame queued so far); frames queued later are dropped.</summary>
@@ -595,6 +641,15 @@ public sealed class TunnelMux : IAsyncDisposable
             {
                 _queuedControl++;
             }
+            if (priority)
+            {
+                _pendingPriority += size;
+            }
+            else
+            {
+                _pendingOrdered += size;
+                _growStream = 0; // FIN/RST ends the DATA that may grow: later DATA must follow it.
+            }
         }
         if (wake)
         {
@@ -630,6 +685,13 @@ public sealed class TunnelMux : IAsyncDisposable
             while (true)
             {
                 await _writeSignal.WaitAsync().ConfigureAwait(false);
+                if (ShouldWaitForMore())
+                {
+                    // Woken (probably on a writer's thread) for a small amount of DATA right after the previous
+                    // send: frames are streaming in. Let the writer return and append its next writes before the
+                    // lists are taken, so they leave as one message (and one frame per stream) instead of one each.
+                    await Task.Yield();
+                }
                 while (true)
                 {
                     (int Code, string Reason)? close;
@@ -639,6 +701,9 @@ public sealed class TunnelMux : IAsyncDisposable
                         (priority, _priority) = (_priority, priority);
                         (ordered, _ordered) = (_ordered, ordered);
                         _queuedControl = 0;
+                        _pendingOrdered = 0;
+                        _pendingPriority = 0;
+                        _growStream = 0;
                         close = _closeRequest;
                         _closeRequest = null;
                         done = _outboundClosed;
@@ -653,6 +718,7 @@ public sealed class TunnelMux : IAsyncDisposable
                     }
                     await SendBlocksAsync(priority).ConfigureAwait(false);
                     await SendBlocksAsync(ordered).ConfigureAwait(false);
+                    Volatile.Write(ref _lastSendEnd, Stopwatch.GetTimestamp());
                     if (close is { } c)
                     {
                         await _transport.CloseAsync(c.Code, c.Reason, CancellationToken.None).ConfigureAwait(false);
@@ -681,6 +747,23 @@ public sealed class TunnelMux : IAsyncDisposable
             ReturnBlocks(priority);
             ReturnBlocks(ordered);
         }
+    }
+
+    /// <summary>How soon after a send a wake-up for little DATA counts as "more is coming" (a stream of small writes, not a lone request).</summary>
+    private static readonly long StreamingGap = Stopwatch.Frequency / 20_000; // 50 us
+
+    /// <summary>
+    /// True when only a small amount of DATA (no control frame) is queued and the previous send ended moments
+    /// ago: waiting one yield for more batches a stream of small writes, while a lone write after a pause (a
+    /// request, a response) is sent at once, and WINDOW/PING/OPEN frames never wait.
+    /// </summary>
+    private bool ShouldWaitForMore()
+    {
+        // Nothing queued (a wake-up for frames a previous turn already took): no reason to wait.
+        var ordered = Volatile.Read(ref _pendingOrdered);
+        return ordered > 0 && ordered < Options.MaxDataChunk
+            && Volatile.Read(ref _pendingPriority) == 0
+            && Stopwatch.GetTimestamp() - Volatile.Read(ref _lastSendEnd) < StreamingGap;
     }
 
     private async ValueTask SendBlocksAsync(List<OutBlock> blocks)

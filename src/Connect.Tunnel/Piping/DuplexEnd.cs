@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Connect.Tunnel.Piping;
 
 /// <summary>
@@ -10,6 +12,15 @@ public abstract class DuplexEnd
     public abstract ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken);
 
     public abstract ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
+
+    /// <summary>Writes a multi-segment buffer; ends that frame their output (a tunnel stream) override it to pack segments into fewer frames.</summary>
+    public virtual async ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
+    {
+        foreach (var segment in data)
+        {
+            await WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Says "no more bytes from me" while still reading (TCP shutdown(SHUT_WR), FIN frame).</summary>
     public abstract ValueTask ShutdownWriteAsync();

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
@@ -12,6 +13,8 @@ public sealed class MuxStreamEnd(MuxStream stream, ResetCode abortCode = ResetCo
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken) => Stream.ReadAsync(buffer, cancellationToken);
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => Stream.WriteAsync(data, cancellationToken);
+
+    public override ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken) => Stream.WriteAsync(data, cancellationToken);
 
     public override ValueTask ShutdownWriteAsync() => Stream.CompleteWritesAsync();
 
