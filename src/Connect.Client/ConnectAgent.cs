@@ -126,11 +126,11 @@ public sealed class ConnectAgent
             var goAway = new TaskCompletionSource<GoAwayInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
             link.Mux.GoAwayReceived += info => goAway.TrySetResult(info);
             var run = link.Mux.RunAsync(incoming => _ = ServeAsync(link, incoming), CancellationToken.None);
-            _ = run.ContinueWith(t => OnLinkClosed(link, t.Result), TaskScheduler.Default);
+            _ = ReportClosedAsync(link, run);
             var winner = await Task.WhenAny(run, goAway.Task, Task.Delay(Timeout.Infinite, stop)).ConfigureAwait(false);
             if (winner == goAway.Task)
             {
-                var info = goAway.Task.Result;
+                var info = await goAway.Task.ConfigureAwait(false);
                 _log($"link #{link.Number} to {link.Node}: GOAWAY ({info.Code}: {info.Reason}); {link.Mux.ActiveStreams} streams finish there, opening a new link");
                 preferred = PickAfterGoAway(info, link.Server, ref serverIndex);
                 continue;
@@ -282,6 +282,8 @@ public sealed class ConnectAgent
         custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         return custom.Build(new X509Certificate2(certificate));
     }
+
+    private async Task ReportClosedAsync(AgentLink link, Task<LinkCloseInfo> run) => OnLinkClosed(link, await run.ConfigureAwait(false));
 
     private void OnLinkClosed(AgentLink link, LinkCloseInfo info)
     {

@@ -1,3 +1,4 @@
+using Connect.EndToEnd.Tests.Support;
 using System.Text.Json;
 using Connect.Admin.Tests.Support;
 using Connect.Ctl;

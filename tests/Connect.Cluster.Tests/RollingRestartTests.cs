@@ -141,7 +141,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output)
                 agents.Add(await TestAgent.StartAsync($"roll-{i}", servers.Skip(i % 3).Concat(servers.Take(i % 3))));
             }
             await using var balancer = new LoadBalancer(nodes);
-            await WaitAsync(() => { try { balancer.PickProxyPort(); return true; } catch (InvalidOperationException) { return false; } });
+            await Eventually.UntilAsync(() => { try { balancer.PickProxyPort(); return true; } catch (InvalidOperationException) { return false; } }, "a ready node behind the load balancer", Bound);
 
             using var stopTraffic = new CancellationTokenSource();
             var failures = new ConcurrentQueue<string>();
@@ -259,16 +259,6 @@ public sealed class RollingRestartTests(ITestOutputHelper output)
             {
                 failures.Enqueue($"{kind} for {session}: {e.GetType().Name}: {e.Message}");
             }
-        }
-    }
-
-    private static async Task WaitAsync(Func<bool> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(clock.Elapsed < Bound, "condition not met in time");
-            await Task.Delay(20);
         }
     }
 

@@ -35,7 +35,7 @@ public sealed class DrainDeadlineTests
 
         var lifecycle = node.Services.GetRequiredService<NodeLifecycle>();
         var drain = lifecycle.DrainAsync("test drain", CancellationToken.None);
-        await Eventually(() => agent.Agent.Links.All(l => l.Mux.IsGoingAway));
+        await Eventually.UntilAsync(() => agent.Agent.Links.All(l => l.Mux.IsGoingAway), "the agent's links receiving GOAWAY", Bound);
 
         // Just before the deadline the stream is untouched: the busy link waits for it.
         time.Advance(TimeSpan.FromSeconds(9.9));
@@ -78,14 +78,5 @@ public sealed class DrainDeadlineTests
         var echoed = new byte[bytes.Length];
         await tunnel.Stream.ReadExactlyAsync(echoed).AsTask().WaitAsync(Bound);
         Assert.Equal(text, Encoding.ASCII.GetString(echoed));
-    }
-
-    private static async Task Eventually(Func<bool> condition)
-    {
-        using var timeout = new CancellationTokenSource(Bound);
-        while (!condition())
-        {
-            await Task.Delay(20, timeout.Token);
-        }
     }
 }

@@ -179,19 +179,5 @@ public sealed class HardeningTests(HardeningFixture fixture) : IClassFixture<Har
         await AwaitAsync(() => fixture.Agent.Agent.Links.Sum(l => l.Mux.ActiveStreams) == 0, "agent streams released");
     }
 
-    private static async Task AwaitAsync(Func<bool> condition, string what)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            try
-            {
-                await Task.Delay(25, timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"{what}: not within 10 s");
-            }
-        }
-    }
+    private static Task AwaitAsync(Func<bool> condition, string what) => Eventually.UntilAsync(condition, what, TimeSpan.FromSeconds(10));
 }

@@ -115,7 +115,7 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
             cancellationToken.ThrowIfCancellationRequested();
             if (done is Task<object> { IsCompletedSuccessfully: true } answered)
             {
-                return answered.Result;
+                return await answered.ConfigureAwait(false);
             }
             outstanding.RemoveAll(t => t.IsCompleted);
         }

@@ -113,7 +113,8 @@ public sealed partial class NodeChannelPool(NodeChannelSecret secret, ILogger<No
         {
             if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
             {
-                await lazy.Value.Result.CloseAsync(CloseCodes.GoingAway, "node stopping").ConfigureAwait(false);
+                var mux = await lazy.Value.ConfigureAwait(false);
+                await mux.CloseAsync(CloseCodes.GoingAway, "node stopping").ConfigureAwait(false);
             }
         }
         _channels.Clear();

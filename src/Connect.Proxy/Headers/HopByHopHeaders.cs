@@ -15,9 +15,13 @@ public static class HopByHopHeaders
         "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Expect",
     };
 
-    /// <summary>The names a message must not carry past this hop, given its Connection header values.</summary>
-    public static HashSet<string> ForMessage(StringValues connectionHeader)
+    /// <summary>The names a message must not carry past this hop, given its Connection header values (no allocation when it names none).</summary>
+    public static IReadOnlySet<string> ForMessage(StringValues connectionHeader)
     {
+        if (StringValues.IsNullOrEmpty(connectionHeader) || connectionHeader.All(v => string.IsNullOrWhiteSpace(v) || IsOnlyStandardTokens(v)))
+        {
+            return Always;
+        }
         var names = new HashSet<string>(Always, StringComparer.OrdinalIgnoreCase);
         foreach (var value in connectionHeader)
         {
@@ -34,4 +38,9 @@ public static class HopByHopHeaders
     }
 
     public static bool IsAlwaysHopByHop(string name) => Always.Contains(name);
+
+    /// <summary>"keep-alive" and "close" name no extra header worth a set of its own.</summary>
+    private static bool IsOnlyStandardTokens(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .All(t => t.Equals("keep-alive", StringComparison.OrdinalIgnoreCase) || t.Equals("close", StringComparison.OrdinalIgnoreCase) || Always.Contains(t));
 }

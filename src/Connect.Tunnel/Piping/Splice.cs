@@ -28,7 +28,7 @@ public static class Splice
         }
         await a.DisposeAsync().ConfigureAwait(false);
         await b.DisposeAsync().ConfigureAwait(false);
-        return new SpliceResult(aToB.Result, bToA.Result, failure.Message is null, failure.Message);
+        return new SpliceResult(await aToB.ConfigureAwait(false), await bToA.ConfigureAwait(false), failure.Message is null, failure.Message);
     }
 
     private sealed class Failure

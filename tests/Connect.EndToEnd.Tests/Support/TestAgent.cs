@@ -57,22 +57,18 @@ public sealed class TestAgent : IAsyncDisposable
     /// <summary>Waits until the agent holds <paramref name="count"/> links that are not going away.</summary>
     public async Task WaitForLinksAsync(int count, TimeSpan timeout)
     {
-        using var cts = new CancellationTokenSource(timeout);
-        while (Agent.Links.Count(l => !l.Mux.IsGoingAway) < count)
+        try
         {
-            if (Run.IsCompleted)
-            {
-                await Run; // surfaces the agent's failure
-                throw new InvalidOperationException("agent stopped");
-            }
-            try
-            {
-                await Task.Delay(20, cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"agent did not hold {count} links within {timeout}; log:\n{string.Join("\n", Log)}");
-            }
+            await Eventually.UntilAsync(() => Run.IsCompleted || Agent.Links.Count(l => !l.Mux.IsGoingAway) >= count, $"agent holding {count} links", timeout);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; log:\n{string.Join("\n", Log)}");
+        }
+        if (Run.IsCompleted)
+        {
+            await Run; // surfaces the agent's failure
+            throw new InvalidOperationException("agent stopped");
         }
     }
 

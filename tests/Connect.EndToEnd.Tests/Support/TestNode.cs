@@ -91,11 +91,7 @@ public sealed class TestNode : IAsyncDisposable
     public async Task WaitMembersUpAsync(int count, TimeSpan timeout)
     {
         var cluster = Akka.Cluster.Cluster.Get(Services.GetRequiredService<ActorSystem>());
-        using var cts = new CancellationTokenSource(timeout);
-        while (cluster.State.Members.Count(m => m.Status == MemberStatus.Up) != count)
-        {
-            await Task.Delay(50, cts.Token);
-        }
+        await Eventually.UntilAsync(() => cluster.State.Members.Count(m => m.Status == MemberStatus.Up) == count, $"{count} members Up", timeout);
     }
 
     /// <summary>Asks the session entity (through this node's shard region) for its state.</summary>
