@@ -4,8 +4,9 @@ namespace Connect.Proxy;
 
 /// <summary>
 /// What the proxy front door has in flight, and its part of a node drain: while draining, responses say
-/// <c>Connection: close</c> so keep-alive clients move to another node; after the grace the port refuses new
-/// connections; whatever is still in flight at the deadline is aborted and counted.
+/// <c>Connection: close</c> so keep-alive clients move to another node; once the node's listening sockets are closed
+/// (links drained, grace over) new connections are refused by the kernel; whatever is still in flight at the deadline
+/// is aborted and counted.
 /// </summary>
 public sealed class ProxyDrain
 {
@@ -21,7 +22,7 @@ public sealed class ProxyDrain
 
     public bool IsDraining => Volatile.Read(ref _draining) == 1;
 
-    /// <summary>True once the grace after the drain started is over: new proxy connections are refused.</summary>
+    /// <summary>True once the drain closed the proxy's listening socket: new proxy connections are refused.</summary>
     public bool IsClosed => Volatile.Read(ref _closed) == 1;
 
     /// <summary>Raised when the in-flight count drops (so a drain can wait without polling).</summary>

@@ -23,6 +23,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "session {SessionId}: {Method} {Target} lost its tunnel before any response (attempt {Attempt}): {Reason}; sending it again")]
     public static partial void RequestRetried(ILogger logger, string sessionId, string method, string target, int attempt, string reason);
 
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "session {SessionId}: {Method} {Target}: the reused upstream connection closed before any response (attempt {Attempt}): {Reason}; sending it again on a new one")]
+    public static partial void RequestRetriedAfterReuse(ILogger logger, string sessionId, string method, string target, int attempt, string reason);
+
     [LoggerMessage(EventId = 2008, Level = LogLevel.Information, Message = "session {SessionId}: CONNECT {Target} (stream {StreamId}) reset after {IdleSeconds} s without a byte either way (StreamIdleTimeout)")]
     public static partial void TunnelIdle(ILogger logger, string sessionId, string target, uint streamId, double idleSeconds);
 

@@ -26,17 +26,20 @@ public sealed class ProxyErrorTests(SingleNodeFixture fixture) : IClassFixture<S
     }
 
     [Fact]
-    public async Task CONNECT_without_credentials_gets_407_and_the_connection_can_retry_with_them()
+    public async Task CONNECT_without_credentials_gets_407_closing_the_connection_and_a_new_one_with_them_succeeds()
     {
-        using var first = await ProxyClient.ConnectAsync(ProxyPort, $"127.0.0.1:{Targets.EchoPort}", authorization: null);
-        Assert.Equal(407, first.Status);
-        Assert.Contains("Proxy-Authenticate: Basic realm=\"connect\"", first.Head);
+        using (var first = await ProxyClient.ConnectAsync(ProxyPort, $"127.0.0.1:{Targets.EchoPort}", authorization: null))
+        {
+            Assert.Equal(407, first.Status);
+            Assert.Contains("Proxy-Authenticate: Basic realm=\"connect\"", first.Head);
+            Assert.Contains("Connection: close", first.Head);
+            // The refused CONNECT's connection ends: nothing the client sends next can be read as a request.
+            Assert.Equal(0, await first.Stream.ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
 
-        // Same connection, now with credentials (as a browser does after the challenge).
-        var retry = $"CONNECT 127.0.0.1:{Targets.EchoPort} HTTP/1.1\r\nHost: 127.0.0.1:{Targets.EchoPort}\r\nProxy-Authorization: {ProxyClient.Basic(SingleNodeFixture.Session)}\r\n\r\n";
-        await first.Stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(retry));
-        var (status, _, _) = await ProxyClient.ReadResponseHeadAsync(first.Stream, CancellationToken.None);
-        Assert.Equal(200, status);
+        // A new connection, now with credentials (as a browser does after the challenge).
+        using var retry = await ProxyClient.ConnectAsync(ProxyPort, $"127.0.0.1:{Targets.EchoPort}", ProxyClient.Basic(SingleNodeFixture.Session));
+        Assert.Equal(200, retry.Status);
     }
 
     [Fact]

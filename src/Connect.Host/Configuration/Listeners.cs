@@ -31,8 +31,11 @@ public sealed class Listeners
         kestrel.Limits.MaxRequestHeadersTotalSize = settings.Proxy.Options.MaxRequestHeadBytes;
         kestrel.Limits.RequestHeadersTimeout = settings.Proxy.Options.RequestHeadTimeout;
         kestrel.Limits.MaxRequestBodySize = null; // bodies stream through; nothing is buffered.
-        kestrel.Limits.MinRequestBodyDataRate = null; // a slow upload is the target's business, bounded by credit windows.
-        kestrel.Limits.MinResponseDataRate = null;
+        // A client that trickles its body or does not read its response would hold a request (and a tunnel stream) for
+        // ever. Kestrel counts only the time it waits on the client, not time the proxy spends waiting on the tunnel.
+        var proxyOptions = settings.Proxy.Options;
+        kestrel.Limits.MinRequestBodyDataRate = proxyOptions.MinClientDataRate > 0 ? new MinDataRate(proxyOptions.MinClientDataRate, proxyOptions.MinClientDataRateGrace) : null;
+        kestrel.Limits.MinResponseDataRate = proxyOptions.MinClientDataRate > 0 ? new MinDataRate(proxyOptions.MinClientDataRate, proxyOptions.MinClientDataRateGrace) : null;
 
         // Certificates load here, before binding, so a bad path or password stops start-up with a message naming the setting.
         var tunnelCertificate = settings.Tunnel.Certificate.IsConfigured ? Certificates.Load(settings.Tunnel.Certificate, "Connect:Tunnel:Certificate") : null;

@@ -24,6 +24,22 @@ public sealed record ProxyOptions
     /// </summary>
     public TimeSpan UpstreamConnectionLifetime { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// How long a CONNECT may wait for its tunnel stream (a link to attach, the agent to dial the target) before it is
+    /// answered 504. Above the session hold timeout plus the agent's dial timeout, so this is the last bound, not the first.
+    /// </summary>
+    public TimeSpan StreamOpenTimeout { get; init; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>
+    /// Slowest an absolute-form client may send a request body or read a response while the proxy waits on it, in bytes
+    /// per second, after <see cref="MinClientDataRateGrace"/> (Kestrel's MinRequestBodyDataRate/MinResponseDataRate; time
+    /// the proxy spends waiting on the tunnel does not count). 0 turns the check off.
+    /// </summary>
+    public double MinClientDataRate { get; init; } = 240;
+
+    /// <summary>Grace before <see cref="MinClientDataRate"/> applies to a request or response.</summary>
+    public TimeSpan MinClientDataRateGrace { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>A CONNECT tunnel with no bytes either way for this long is reset with RST(IdleTimeout) (0 = never).</summary>
     public TimeSpan StreamIdleTimeout { get; init; } = TimeSpan.FromMinutes(30);
 

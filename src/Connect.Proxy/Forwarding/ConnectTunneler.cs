@@ -11,37 +11,62 @@ namespace Connect.Proxy.Forwarding;
 /// <summary>
 /// Serves one parsed CONNECT (RFC 9110 section 9.3.6): authorise, open a tunnel stream to the authority,
 /// answer <c>200 Connection Established</c>, then splice raw bytes both ways until both sides finish.
-/// Failures before the 200 are answered with a status that says why; after it, the connection is aborted.
+/// Failures before the 200 are answered with a status that says why and <c>Connection: close</c>, and the connection
+/// ends: a client that sent its tunnel bytes right behind the CONNECT (as TLS clients do) must never have them read as
+/// its next request. After the 200, a failure aborts the connection.
 /// </summary>
 public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, LimitMetrics limits, TimeProvider time, ILogger<ConnectTunneler> logger)
 {
-    /// <summary>Returns true when the connection may carry another request (the CONNECT was answered with an error).</summary>
-    public async Task<bool> HandleAsync(IDuplexPipe transport, Action abort, ConnectRequest request, string remote, CancellationToken cancellationToken)
+    /// <summary>How long a refused CONNECT's connection is read (and the bytes dropped) after the answer, so closing it does not reset the answer away.</summary>
+    private static readonly TimeSpan LingerTime = TimeSpan.FromSeconds(2);
+
+    /// <summary>Most bytes read and dropped while lingering.</summary>
+    private const int LingerBytes = 64 * 1024;
+
+    /// <summary>
+    /// Serves the CONNECT; when it returns, the connection is done (the caller closes it).
+    /// <paramref name="openCancellation"/> is the client connection's: a client that goes away while its stream is being
+    /// opened cancels the open. <paramref name="cancellationToken"/> bounds the whole tunnel.
+    /// </summary>
+    public async Task HandleAsync(IDuplexPipe transport, Action abort, ConnectRequest request, string remote, CancellationToken openCancellation, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         metrics.Started();
         var verdict = gate.Authorize(request.ProxyAuthorization);
         if (verdict.Error != ProxyError.None)
         {
-            return await FailAsync(transport, verdict.SessionId ?? "-", request.Authority, verdict.Error, verdict.Reason, started).ConfigureAwait(false);
+            await FailAsync(transport, verdict.SessionId ?? "-", request.Authority, verdict.Error, verdict.Reason, started).ConfigureAwait(false);
+            return;
         }
         var session = verdict.SessionId!;
         using var tracked = drain.Track(session, $"CONNECT {request.Authority}", abort);
 
         Tunnel.Multiplexing.MuxStream stream;
-        try
+        var openTimeout = options.Value.StreamOpenTimeout;
+        using (var open = CancellationTokenSource.CreateLinkedTokenSource(openCancellation, cancellationToken))
+        using (var deadline = new CancellationTokenSource(openTimeout, time))
+        using (var both = CancellationTokenSource.CreateLinkedTokenSource(open.Token, deadline.Token))
         {
-            stream = await gate.OpenAsync(session, request.Authority, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TunnelConnectException e)
-        {
-            return await FailAsync(transport, session, request.Authority, e.Error, e.Message, started).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
-            abort();
-            return false;
+            try
+            {
+                stream = await gate.OpenAsync(session, request.Authority, both.Token).ConfigureAwait(false);
+            }
+            catch (TunnelConnectException e)
+            {
+                await FailAsync(transport, session, request.Authority, e.Error, e.Message, started).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !open.IsCancellationRequested)
+            {
+                await FailAsync(transport, session, request.Authority, ProxyError.ClusterTimeout, $"no tunnel stream to {request.Authority} within {openTimeout.TotalSeconds:0.###} s", started).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException)
+            {
+                metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
+                abort();
+                return;
+            }
         }
 
         ProxyLog.TunnelOpened(logger, session, request.Authority, stream.Id);
@@ -54,7 +79,7 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
         {
             stream.Reset(Tunnel.Frames.ResetCode.Cancel, "proxy client went away");
             metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
-            return false;
+            return;
         }
         // Idle stream timeout: a tunnel with no byte either way for StreamIdleTimeout is reset (RST IdleTimeout tells the
         // agent to drop its target connection) and the client connection is aborted, so neither end holds it forever.
@@ -86,23 +111,48 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
             ProxyLog.TunnelAborted(logger, session, request.Authority, streamId, result.Error ?? "unknown");
             metrics.Finished("connect", ProxyError.UpstreamFailed, Stopwatch.GetElapsedTime(started));
         }
-        return false;
     }
 
-    private async Task<bool> FailAsync(IDuplexPipe transport, string session, string target, ProxyError error, string reason, long started)
+    private async Task FailAsync(IDuplexPipe transport, string session, string target, ProxyError error, string reason, long started)
     {
         var status = ProxyErrors.StatusOf(error);
         ProxyLog.RequestFailed(logger, session, "CONNECT", target, (int)status, error, reason);
         metrics.Finished("connect", error, Stopwatch.GetElapsedTime(started));
         try
         {
-            await RawResponses.WriteErrorAsync(transport.Output, status, error, reason, options.Value.Realm, close: false).ConfigureAwait(false);
-            return true;
+            await RawResponses.WriteErrorAsync(transport.Output, status, error, reason, options.Value.Realm, close: true).ConfigureAwait(false);
+            await transport.Output.FlushAsync().ConfigureAwait(false);
+            await LingerAsync(transport.Input).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)
         {
-            return false;
+            // The client is already gone.
         }
     }
 
+    /// <summary>
+    /// Reads and drops what the client still sends (its tunnel bytes) until it closes, for a short while: closing a
+    /// socket with unread input sends a TCP reset, which can destroy the answer before the client reads it.
+    /// </summary>
+    private async Task LingerAsync(PipeReader input)
+    {
+        using var linger = new CancellationTokenSource(LingerTime, time);
+        long dropped = 0;
+        try
+        {
+            while (dropped < LingerBytes)
+            {
+                var read = await input.ReadAsync(linger.Token).ConfigureAwait(false);
+                dropped += read.Buffer.Length;
+                input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted || read.IsCanceled)
+                {
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (linger.IsCancellationRequested)
+        {
+        }
+    }
 }

@@ -118,25 +118,91 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
     }
 
     /// <summary>
-    /// Sends the request upstream. A request without a body and with an idempotent method (RFC 9110 section 9.2.2)
-    /// is sent again when the tunnel under it was lost before any response arrived (a node crashed, a link died):
-    /// the target either never saw it or may see it twice harmlessly, and the client sees no failure.
+    /// Sends the request upstream, and sends it again (on another connection) in three cases where the target cannot
+    /// have acted on it, or may act twice harmlessly:
+    /// <list type="bullet">
+    /// <item>a pooled connection was retired (its target closes after every response) and refused the request before
+    /// writing a byte of it: any method without a body, since nothing reached the target;</item>
+    /// <item>a reused connection closed before the first byte of the response (the persistent-connection race every
+    /// forward proxy has, which squid also retries once): idempotent methods without a body (RFC 9110 section 9.2.2,
+    /// RFC 9112 section 9.3.1), once;</item>
+    /// <item>the tunnel under the request was lost before any response (a node crashed, a link died): idempotent
+    /// methods without a body.</item>
+    /// </list>
     /// </summary>
     private async Task<HttpResponseMessage> SendWithRetryAsync(HttpContext context, Uri uri, string session)
     {
-        var retryable = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true && IsIdempotent(context.Request.Method);
+        var bodiless = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true;
+        var retryable = bodiless && IsIdempotent(context.Request.Method);
+        var tunnelRetries = 0;
+        var raceRetries = 0;
+        var refusals = 0;
         for (var attempt = 1; ; attempt++)
         {
             using var request = BuildRequest(context, uri);
+            var tracker = new UpstreamAttempt();
+            UpstreamAttempt.Current = tracker;
             try
             {
-                return await clients.For(session).SendAsync(request, context.RequestAborted).ConfigureAwait(false);
+                var response = await clients.For(session).SendAsync(request, context.RequestAborted).ConfigureAwait(false);
+                if (ClosesAfterResponse(response))
+                {
+                    tracker.Connection?.Retire();
+                }
+                return response;
             }
-            catch (HttpRequestException e) when (retryable && attempt < 3 && IsTunnelLoss(e) && !context.RequestAborted.IsCancellationRequested)
+            catch (HttpRequestException e) when (bodiless && refusals < MaxRefusals && Has<UpstreamRetiredException>(e) && !context.RequestAborted.IsCancellationRequested)
             {
+                // Nothing was written on the retired connection (and the pool retries on its own only what it may), so the
+                // target saw nothing: not a retry it could notice, and not counted against the others. The pool may hold
+                // several retired connections after a burst, hence a bound of its own.
+                refusals++;
+                attempt--;
+            }
+            catch (HttpRequestException e) when (retryable && raceRetries == 0 && attempt < MaxAttempts && tracker.Reused && tracker.ResponseBytes == 0 && !IsTunnelLoss(e) && !context.RequestAborted.IsCancellationRequested)
+            {
+                raceRetries++;
+                ProxyLog.RequestRetriedAfterReuse(logger, session, context.Request.Method, uri.ToString(), attempt, Innermost(e));
+            }
+            catch (HttpRequestException e) when (retryable && tunnelRetries < 2 && attempt < MaxAttempts && IsTunnelLoss(e) && !context.RequestAborted.IsCancellationRequested)
+            {
+                tunnelRetries++;
                 ProxyLog.RequestRetried(logger, session, context.Request.Method, uri.ToString(), attempt, Innermost(e));
             }
         }
+    }
+
+    /// <summary>Bounds the counted retries (tunnel loss, persistent-connection race).</summary>
+    private const int MaxAttempts = 4;
+
+    /// <summary>Bounds how many retired pooled connections one request may meet.</summary>
+    private const int MaxRefusals = 64;
+
+    /// <summary>
+    /// An HTTP/1.0 response without <c>Connection: keep-alive</c> means the target closes the connection after it
+    /// (RFC 9112 section 9.3, appendix C.2.2); SocketsHttpHandler would keep it in the pool anyway.
+    /// </summary>
+    private static bool ClosesAfterResponse(HttpResponseMessage response)
+    {
+        if (response.Headers.ConnectionClose == true)
+        {
+            return true;
+        }
+        return response.Version == HttpVersion.Version10
+            && !(response.Headers.NonValidated.TryGetValues("Connection", out var connection)
+                 && connection.Any(v => v.Contains("keep-alive", StringComparison.OrdinalIgnoreCase)));
+    }
+
+    private static bool Has<T>(Exception e) where T : Exception
+    {
+        for (Exception? current = e; current is not null; current = current.InnerException)
+        {
+            if (current is T)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static bool IsIdempotent(string method) =>
@@ -280,12 +346,8 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
         }
         var headers = context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
         var request = new ConnectRequest(authority, context.Request.Protocol, context.Request.Headers.ProxyAuthorization.ToString(), headers);
-        var keepAlive = await tunneler.HandleAsync(transport, context.Abort, request, context.Connection.RemoteIpAddress?.ToString() ?? "?", CancellationToken.None).ConfigureAwait(false);
-        if (keepAlive)
-        {
-            // An error answer was written raw; Kestrel's own response state is now meaningless, so end the connection.
-            await transport.Output.FlushAsync().ConfigureAwait(false);
-        }
+        await tunneler.HandleAsync(transport, context.Abort, request, context.Connection.RemoteIpAddress?.ToString() ?? "?", context.RequestAborted, CancellationToken.None).ConfigureAwait(false);
+        // Any answer was written raw; Kestrel's own response state is meaningless now, so end the connection.
         context.Abort();
     }
 

@@ -14,7 +14,7 @@ namespace Connect.Proxy.Forwarding;
 /// ClientHello gets a plain 400 that says which port speaks what, and everything else goes to Kestrel's
 /// HTTP/1.1 stack untouched, where <see cref="ForwardProxyMiddleware"/> forwards absolute-form requests.
 /// </summary>
-public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, ProxyDrain drain, IOptions<ProxyOptions> options, LimitMetrics limits, ILogger<ProxyConnectionMiddleware> logger)
+public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, IOptions<ProxyOptions> options, LimitMetrics limits, ILogger<ProxyConnectionMiddleware> logger)
 {
     public const string ListenerItemKey = "connect.listener";
     public const string ProxyListener = "proxy";
@@ -24,12 +24,8 @@ public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, ProxyDra
     public async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next)
     {
         connection.Items[ListenerItemKey] = ProxyListener;
-        if (drain.IsClosed)
-        {
-            // The node is draining and the grace for load balancers is over: this port takes no new connections.
-            connection.Abort(new ConnectionAbortedException("node draining"));
-            return;
-        }
+        // No drain check here: a draining node keeps serving what it accepts (with Connection: close), and refuses new
+        // connections by closing its listening socket (NodeLifecycle), never by accepting and then aborting.
         var settings = options.Value;
         var remote = connection.RemoteEndPoint?.ToString() ?? "?";
 
@@ -145,8 +141,11 @@ public sealed class ProxyConnectionMiddleware(ConnectTunneler tunneler, ProxyDra
             }
 
             input.AdvanceTo(buffer.GetPosition(parsed.Consumed));
-            // Not ConnectionClosed: Kestrel fires it on the client's FIN, and a half-closed client still reads the reply.
-            return await tunneler.HandleAsync(connection.Transport, connection.Abort, parsed.Request!, remote, CancellationToken.None).ConfigureAwait(false);
+            // The open is cancelled with the connection (a client gone before its 200 wastes no dial), the tunnel itself
+            // is not: Kestrel fires ConnectionClosed on the client's FIN, and a half-closed client still reads its bytes.
+            // After a CONNECT the connection is done either way (a refusal closes it).
+            await tunneler.HandleAsync(connection.Transport, connection.Abort, parsed.Request!, remote, connection.ConnectionClosed, CancellationToken.None).ConfigureAwait(false);
+            return false;
         }
     }
 

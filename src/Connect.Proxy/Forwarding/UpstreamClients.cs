@@ -56,7 +56,7 @@ public sealed class UpstreamClients : IDisposable
             {
                 var host = context.DnsEndPoint.Host;
                 var target = host.Contains(':') && !host.StartsWith('[') ? $"[{host}]:{context.DnsEndPoint.Port}" : $"{host}:{context.DnsEndPoint.Port}";
-                return await _gate.OpenAsync(sessionId, target, cancellationToken).ConfigureAwait(false);
+                return new UpstreamConnection(await _gate.OpenAsync(sessionId, target, cancellationToken).ConfigureAwait(false));
             },
         };
         return new HttpMessageInvoker(handler, disposeHandler: true);
