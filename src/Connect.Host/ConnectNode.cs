@@ -89,6 +89,9 @@ public static class ConnectNode
         services.AddSingleton<NodeChannelPool>();
         services.AddSingleton<IRemoteStreamOpener>(sp => sp.GetRequiredService<NodeChannelPool>());
         services.AddSingleton<Listeners>();
+        // Registered after Kestrel's own socket transport, so Kestrel binds through it (the last factory wins) and a drain can close the proxy and tunnel sockets.
+        services.AddSingleton<Connect.Host.Draining.ClosableListenerFactory>();
+        services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(sp => sp.GetRequiredService<Connect.Host.Draining.ClosableListenerFactory>());
         services.AddHostedService<IdentityService>();
         services.AddConnectCluster(settings);
         services.AddConnectAdmin(settings);

@@ -3,6 +3,7 @@ using Akka.Cluster;
 using Connect.Actors.Links;
 using Connect.Actors.Protocol;
 using Connect.Host.Configuration;
+using Connect.Host.Draining;
 using Connect.Proxy;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.Options;
@@ -17,8 +18,10 @@ namespace Connect.Host.Tunnels;
 /// <item>readiness turns 503 and the tunnel endpoint refuses new agents;</item>
 /// <item>every link gets GOAWAY with the other nodes' tunnel URLs: idle links close at once, busy ones when
 /// their last stream ends, and the agents open their new links elsewhere at once (overlap, no gap);</item>
-/// <item>the proxy port keeps accepting for <see cref="DrainSettings.ProxyGrace"/>, answering with
-/// <c>Connection: close</c>, then refuses new connections; accepted requests and tunnels finish;</item>
+/// <item>the proxy port keeps accepting and forwarding (to the session's links on other nodes), answering with
+/// <c>Connection: close</c>, until the links are drained and at least <see cref="DrainSettings.ProxyGrace"/> has
+/// passed (the time load balancers need to see readiness fail); then the proxy and tunnel listening sockets close, so
+/// new connections are refused by the kernel (never accepted and then reset); accepted requests and tunnels finish;</item>
 /// <item>at <see cref="DrainSettings.Deadline"/> what is still open is reset, counted and logged by session.</item>
 /// </list>
 /// Only then does Akka's coordinated shutdown leave the cluster and hand the entities off (its
@@ -129,6 +132,7 @@ public sealed partial class NodeLifecycle(
         using var deadline = new CancellationTokenSource(drain.Deadline, time);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
         var graceOver = false;
+        var listenersClosed = false;
         try
         {
             while (true)
@@ -136,10 +140,13 @@ public sealed partial class NodeLifecycle(
                 if (!graceOver && time.GetElapsedTime(started) >= drain.ProxyGrace)
                 {
                     graceOver = true;
-                    proxy.Close();
-                    Log.ProxyClosed(logger, drain.ProxyGrace.TotalSeconds, proxy.InFlight);
                 }
-                if (graceOver && links.Count == 0 && proxy.InFlight == 0)
+                if (graceOver && !listenersClosed && links.Count == 0)
+                {
+                    listenersClosed = true;
+                    await CloseListenersAsync(time.GetElapsedTime(started)).ConfigureAwait(false);
+                }
+                if (listenersClosed && proxy.InFlight == 0)
                 {
                     break;
                 }
@@ -156,20 +163,53 @@ public sealed partial class NodeLifecycle(
                 }
                 catch (OperationCanceledException) when (!stop.IsCancellationRequested)
                 {
-                    // Grace timer: loop to close the proxy port.
+                    // Grace timer: loop to check whether the listeners may close.
                 }
             }
             Log.DrainFinished(logger, time.GetElapsedTime(started).TotalSeconds);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
+            if (!listenersClosed)
+            {
+                listenersClosed = true;
+                await CloseListenersAsync(time.GetElapsedTime(started)).ConfigureAwait(false);
+            }
             ResetWhatIsLeft(drain.Deadline);
         }
         finally
         {
             proxy.ActivityEnded -= Wake;
-            proxy.Close();
+            if (!listenersClosed)
+            {
+                await CloseListenersAsync(time.GetElapsedTime(started)).ConfigureAwait(false);
+            }
         }
+    }
+
+    /// <summary>
+    /// Closes the proxy and tunnel listening sockets: from now on new connections are refused by the kernel, which a
+    /// client or load balancer retries on another node; what was accepted goes on. The admin listener stays (the
+    /// pipeline polls it to know when this node may be terminated).
+    /// </summary>
+    private async Task CloseListenersAsync(TimeSpan elapsed)
+    {
+        proxy.Close();
+        var factory = services.GetService<ClosableListenerFactory>();
+        var listeners = services.GetService<Listeners>();
+        if (factory is not null && listeners is not null)
+        {
+            try
+            {
+                await factory.CloseAsync(listeners.ProxyPort).ConfigureAwait(false);
+                await factory.CloseAsync(listeners.TunnelPort).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                logger.LogWarning(e, "closing the proxy and tunnel listeners failed");
+            }
+        }
+        Log.ListenersClosed(logger, elapsed.TotalSeconds, settings.Value.Drain.ProxyGrace.TotalSeconds, proxy.InFlight);
     }
 
     private void ResetWhatIsLeft(TimeSpan deadline)
@@ -249,7 +289,7 @@ public sealed partial class NodeLifecycle(
         [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "session {SessionId}: proxy {Request} aborted at the drain deadline ({DeadlineSeconds} s)")]
         public static partial void ProxyAbortedAtDeadline(ILogger logger, string sessionId, string request, double deadlineSeconds);
 
-        [LoggerMessage(EventId = 3005, Level = LogLevel.Information, Message = "proxy grace of {GraceSeconds} s over: the proxy port refuses new connections; {InFlight} requests still in flight")]
-        public static partial void ProxyClosed(ILogger logger, double graceSeconds, int inFlight);
+        [LoggerMessage(EventId = 3005, Level = LogLevel.Information, Message = "links drained and proxy grace of {GraceSeconds} s over after {Seconds:0.00} s: proxy and tunnel listeners closed, new connections are refused; {InFlight} requests still in flight")]
+        public static partial void ListenersClosed(ILogger logger, double seconds, double graceSeconds, int inFlight);
     }
 }
