@@ -31,7 +31,7 @@ public sealed class ConnectMessageSerializerTests(ITestOutputHelper output) : Ac
             nameof(AttachLink) => new AttachLink("s1", "L1", link, "akka.tcp://connect@10.0.0.1:4053", "10.0.0.1:7000", T0, load),
             nameof(DetachLink) => new DetachLink("s1", "L1", "1000 (peer): bye"),
             nameof(ReportLinkLoad) => new ReportLinkLoad("s1", "L1", load),
-            nameof(OpenStream) => new OpenStream("s1", "example.com:443", "akka.tcp://connect@10.0.0.2:4053", ["L1", "L2"]),
+            nameof(OpenStream) => new OpenStream("s1", "example.com:443", "akka.tcp://connect@10.0.0.2:4053", ["L1", "L2"], "4f1c2b7a9d0e4e3f8a6b5c4d3e2f1a0b"),
             nameof(MoveSessionLinks) => new MoveSessionLinks("s1", "operator kick"),
             nameof(GetSession) => new GetSession("s1"),
             nameof(LinkAttached) => new LinkAttached("s1", "L1"),
