@@ -20,8 +20,12 @@ public sealed record DetachLink(string SessionId, string LinkId, string Reason) 
 /// <summary>A link's current load, sent when its stream count changes and periodically.</summary>
 public sealed record ReportLinkLoad(string SessionId, string LinkId, LinkLoad Load) : IWithSessionId, IConnectMessage;
 
-/// <summary>A proxy request asks for a stream to <paramref name="Target"/>; links in <paramref name="ExcludeLinks"/> just failed for it.</summary>
-public sealed record OpenStream(string SessionId, string Target, string FromNode, ImmutableHashSet<string> ExcludeLinks) : IWithSessionId, IConnectMessage;
+/// <summary>
+/// A proxy request asks for a stream to <paramref name="Target"/>; links in <paramref name="ExcludeLinks"/> just failed for it.
+/// <paramref name="RequestId"/> is the same on every copy the broker re-sends, so the entity holds, counts and grants
+/// it once (null from a node that predates ids: every copy is then a request of its own).
+/// </summary>
+public sealed record OpenStream(string SessionId, string Target, string FromNode, ImmutableHashSet<string> ExcludeLinks, string? RequestId = null) : IWithSessionId, IConnectMessage;
 
 /// <summary>Ask every link of the session to move (GOAWAY): the agent reconnects, open streams finish.</summary>
 public sealed record MoveSessionLinks(string SessionId, string Reason) : IWithSessionId, IConnectMessage;

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Akka.Actor;
 using Akka.Serialization;
 using Connect.Actors.Protocol;
@@ -12,6 +13,20 @@ namespace Connect.Actors.Serialization;
 /// per type (so renaming a CLR type does not break a rolling deploy) and actor references written as their
 /// serialized paths. Messages are small control records; bulk bytes never travel through remoting.
 /// </summary>
+/// <remarks>
+/// A rolling upgrade runs two releases in one cluster, so each must read the other's messages. The rules
+/// (docs/OPERATIONS.md, "Upgrading: the message rules"):
+/// <list type="bullet">
+/// <item>Changes are additive only: a new message gets a new manifest, a new field goes last with a default
+/// (an old node ignores it; a new node reading an old message gets the default). Never rename or remove a
+/// manifest or a field, never change a field's type.</item>
+/// <item>A field missing from the JSON (or null where the type says it is never null) reads as its empty value
+/// (<see cref="TolerantReading"/>), so a message from an older node never carries a null into an actor.</item>
+/// <item>An enum value this release does not know reads as the enum's safe value (<see cref="TolerantReading.EnumFallbacks"/>)
+/// instead of failing the whole message.</item>
+/// </list>
+/// The compatibility tests feed every earlier release's messages (tests/.../Serialization/Compat) to this one.
+/// </remarks>
 public sealed class ConnectMessageSerializer : SerializerWithStringManifest
 {
     public const int SerializerId = 7701;
@@ -46,7 +61,10 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
     {
         _json = new JsonSerializerOptions(JsonSerializerDefaults.General)
         {
-            Converters = { new ActorRefConverter(system), new JsonStringEnumConverter() },
+            Converters = { new ActorRefConverter(system), new TolerantReading.EnumConverterFactory() },
+            // A newer node's extra fields are skipped (the default, stated because the upgrade rules depend on it).
+            UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+            TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { TolerantReading.FillMissingFields } },
         };
     }
 

@@ -21,7 +21,7 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly string _node;
-    private readonly List<PendingOpen> _pending = [];
+    private OpenRequests _requests = OpenRequests.Empty;
     private SessionState _state = SessionState.Empty;
 
     public SessionActor(string sessionId, SessionSettings settings, ILoggerFactory loggers, TimeProvider time)
@@ -38,8 +38,6 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
 
     public static Props Props(string sessionId, SessionSettings settings, ILoggerFactory loggers, TimeProvider time) =>
         Akka.Actor.Props.Create(() => new SessionActor(sessionId, settings, loggers, time));
-
-    private sealed record PendingOpen(OpenStream Request, IActorRef ReplyTo, DateTimeOffset Deadline);
 
     private sealed record ExpirePending
     {
@@ -62,14 +60,14 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
     private void AwaitingLink()
     {
         Common();
-        Receive<OpenStream>(open => Hold(open, Sender));
+        Receive<OpenStream>(open => OnOpen(open, Sender, Hold));
     }
 
     /// <summary>At least one usable link: stream requests are granted at once.</summary>
     private void Active()
     {
         Common();
-        Receive<OpenStream>(open => Grant(open, Sender));
+        Receive<OpenStream>(open => OnOpen(open, Sender, Grant));
     }
 
     private void Common()
@@ -129,7 +127,7 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
         Receive<ExpirePending>(_ => ExpireDue());
         Receive<IdleCheck>(_ =>
         {
-            if (_state.Links.IsEmpty && _pending.Count == 0)
+            if (_state.Links.IsEmpty && _requests.Pending.IsEmpty)
             {
                 _logger.LogDebug("session {SessionId}: no links and no requests for {IdleStopAfter}; stopping the entity", _sessionId, _settings.IdleStopAfter);
                 Context.Parent.Tell(new Passivate(PoisonPill.Instance));
@@ -137,11 +135,34 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
         });
     }
 
+    /// <summary>
+    /// A copy the broker re-sent (same request id) joins the waiting request or gets the earlier answer again, so
+    /// it never counts against <see cref="SessionSettings.MaxPendingOpens"/>, is never granted twice (which would
+    /// skew the link loads that pick a link) and never refused twice (one refusal counted and logged).
+    /// </summary>
+    private void OnOpen(OpenStream open, IActorRef replyTo, Action<OpenStream, IActorRef> decide)
+    {
+        switch (_requests.Classify(open, out var answer))
+        {
+            case OpenRequestKind.CopyOfPending:
+                _requests = _requests.Join(open, replyTo);
+                _logger.LogDebug("session {SessionId}: request {RequestId} re-sent by {FromNode}; it keeps waiting once", _sessionId, open.RequestId, open.FromNode);
+                break;
+            case OpenRequestKind.CopyOfAnswered:
+                _logger.LogDebug("session {SessionId}: request {RequestId} re-sent by {FromNode}; answered again as before", _sessionId, open.RequestId, open.FromNode);
+                replyTo.Tell(answer);
+                break;
+            default:
+                decide(open, replyTo);
+                break;
+        }
+    }
+
     private void Grant(OpenStream open, IActorRef replyTo)
     {
         if (_state.EstimatedStreams >= _settings.MaxStreamsPerSession)
         {
-            Refuse(replyTo, StreamRefusal.TooManyStreams, $"session '{_sessionId}' has reached its limit of {_settings.MaxStreamsPerSession} open streams");
+            Refuse(open, replyTo, StreamRefusal.TooManyStreams, $"session '{_sessionId}' has reached its limit of {_settings.MaxStreamsPerSession} open streams");
             return;
         }
         var link = SessionDecisions.PickLink(_state, open.ExcludeLinks);
@@ -151,44 +172,47 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
             return;
         }
         _state = SessionDecisions.Granted(_state, link);
-        replyTo.Tell(new StreamGranted(_sessionId, link.LinkId, link.Link, link.Node, link.DataEndpoint));
+        Answer(open, replyTo, new StreamGranted(_sessionId, link.LinkId, link.Link, link.Node, link.DataEndpoint));
     }
 
     private void Hold(OpenStream open, IActorRef replyTo)
     {
-        if (_pending.Count >= _settings.MaxPendingOpens)
+        if (_requests.Pending.Count >= _settings.MaxPendingOpens)
         {
-            Refuse(replyTo, StreamRefusal.NoTunnel, $"session '{_sessionId}' has no connected agent and {_pending.Count} requests already waiting");
+            Refuse(open, replyTo, StreamRefusal.NoTunnel, $"session '{_sessionId}' has no connected agent and {_requests.Pending.Count} requests already waiting");
             return;
         }
-        _pending.Add(new PendingOpen(open, replyTo, _time.GetUtcNow() + _settings.HoldTimeout));
+        _requests = _requests.Hold(open, replyTo, _time.GetUtcNow() + _settings.HoldTimeout);
         if (!Timers.IsTimerActive(nameof(ExpirePending)))
         {
             Timers.StartPeriodicTimer(nameof(ExpirePending), ExpirePending.Instance, TimeSpan.FromMilliseconds(200));
         }
     }
 
-    private void Refuse(IActorRef replyTo, StreamRefusal reason, string message)
+    private void Refuse(OpenStream open, IActorRef replyTo, StreamRefusal reason, string message)
     {
         _state = _state with { StreamsRefused = _state.StreamsRefused + 1 };
         _logger.LogWarning("session {SessionId}: stream refused ({Refusal}): {Reason}", _sessionId, reason, message);
-        replyTo.Tell(new StreamRefused(_sessionId, reason, message));
+        Answer(open, replyTo, new StreamRefused(_sessionId, reason, message));
+    }
+
+    private void Answer(OpenStream open, IActorRef replyTo, IConnectMessage answer)
+    {
+        _requests = _requests.Answer(open, answer, _time.GetUtcNow(), _settings.DuplicateWindow);
+        replyTo.Tell(answer);
     }
 
     private void ExpireDue()
     {
         var now = _time.GetUtcNow();
-        for (var i = _pending.Count - 1; i >= 0; i--)
+        _requests = _requests.Expire(now, out var expired);
+        foreach (var request in expired)
         {
-            if (_pending[i].Deadline <= now)
-            {
-                var expired = _pending[i];
-                _pending.RemoveAt(i);
-                var why = _state.Links.IsEmpty ? "has no connected agent" : "has no link that can take streams (all are going away)";
-                Refuse(expired.ReplyTo, StreamRefusal.NoTunnel, $"session '{_sessionId}' {why} (waited {_settings.HoldTimeout.TotalSeconds:0.#} s)");
-            }
+            var why = _state.Links.IsEmpty ? "has no connected agent" : "has no link that can take streams (all are going away)";
+            Refuse(request.Request, request.ReplyTo, StreamRefusal.NoTunnel, $"session '{_sessionId}' {why} (waited {_settings.HoldTimeout.TotalSeconds:0.#} s)");
         }
-        if (_pending.Count == 0)
+        _requests = _requests.Prune(now - _settings.DuplicateWindow);
+        if (_requests.Pending.IsEmpty)
         {
             Timers.Cancel(nameof(ExpirePending));
             ScheduleIdleCheck();
@@ -202,13 +226,12 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
         {
             Become(Active);
             // Grant what waited; a request whose only candidates are excluded keeps waiting.
-            var waiting = _pending.ToList();
-            _pending.Clear();
+            _requests = _requests.WithoutPending(out var waiting);
             foreach (var pending in waiting)
             {
                 if (SessionDecisions.PickLink(_state, pending.Request.ExcludeLinks) is null)
                 {
-                    _pending.Add(pending);
+                    _requests = _requests with { Pending = _requests.Pending.Add(pending) };
                 }
                 else
                 {
@@ -233,7 +256,7 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
         _node,
         SessionDecisions.Activity(_state),
         _state.Links.Values.OrderBy(l => l.Since).Select(l => new LinkSnapshot(l.LinkId, l.Node, l.Since, l.Load)).ToImmutableList(),
-        _pending.Count,
+        _requests.Pending.Count,
         _state.StreamsGranted,
         _state.StreamsRefused);
 }

@@ -21,6 +21,13 @@ public sealed record SessionSettings
     /// <summary>Most proxy requests that may wait for a link at once.</summary>
     public int MaxPendingOpens { get; init; } = 1000;
 
+    /// <summary>
+    /// How long the entity remembers its answer to a request id, so a copy the broker re-sent that arrives after the
+    /// answer gets the same answer again rather than a second grant. At least the broker's ask deadline
+    /// (<see cref="HoldTimeout"/> + 10 s), after which no copy is sent.
+    /// </summary>
+    public TimeSpan DuplicateWindow { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Number of shards; fixed for the life of a cluster (about ten times the largest cluster).</summary>
     public int ShardCount { get; init; } = 100;
 }

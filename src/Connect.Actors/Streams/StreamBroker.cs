@@ -51,7 +51,9 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
         var exclude = ImmutableHashSet<string>.Empty;
         for (var attempt = 1; ; attempt++)
         {
-            var reply = await AskEntityAsync(new OpenStream(sessionId, target, node, exclude), cancellationToken).ConfigureAwait(false);
+            // One id per attempt, the same on every copy AskEntityAsync re-sends: the entity holds, counts and grants it once.
+            var request = new OpenStream(sessionId, target, node, exclude, Guid.NewGuid().ToString("N"));
+            var reply = await AskEntityAsync(request, cancellationToken).ConfigureAwait(false);
 
             if (reply is StreamRefused refused)
             {
@@ -93,7 +95,8 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
     /// <summary>
     /// Asks the entity, and asks again every <see cref="ResendInterval"/> until <c>askTimeout</c>: a request sent
     /// while its shard's node is crashing is lost until the node is downed and the shard re-allocated, and a
-    /// re-sent one then reaches the new entity. The first answer wins; the others are dropped.
+    /// re-sent one then reaches the new entity. The first answer wins; the others are dropped. Every copy carries
+    /// the request's id, so an entity that got several copies treats them as one request.
     /// </summary>
     private async Task<object> AskEntityAsync(OpenStream request, CancellationToken cancellationToken)
     {

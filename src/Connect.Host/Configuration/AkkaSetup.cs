@@ -81,6 +81,7 @@ public static class AkkaSetup
                         // Sessions live as long as their links; the entity stops itself when it has neither links nor requests.
                         ShouldPassivateIdleEntities = false,
                     });
+            builder.WithAppVersion(RollingUpgradeSetup.AppVersion(typeof(AkkaSetup).Assembly));
             if (!string.IsNullOrWhiteSpace(cluster.Hocon))
             {
                 builder.AddHocon(cluster.Hocon, HoconAddMode.Prepend);

@@ -7,6 +7,8 @@ using Connect.Actors.Protocol;
 using Connect.Actors.Sessions;
 using Connect.Actors.Tests.Support;
 using Connect.Tunnel.Frames;
+using Connect.EndToEnd.Tests.Support;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Xunit.Abstractions;
@@ -25,15 +27,105 @@ public sealed class SessionActorTests(ITestOutputHelper output) : ActorTestBase(
 
     private readonly FakeTimeProvider _time = new(T0);
 
-    private (IActorRef Entity, TestProbe Shard) StartEntity(SessionSettings? settings = null)
+    private (IActorRef Entity, TestProbe Shard) StartEntity(SessionSettings? settings = null, ILoggerFactory? loggers = null)
     {
         var shard = CreateTestProbe("shard");
-        var entity = shard.ChildActorOf(SessionActor.Props(Session, settings ?? new SessionSettings(), NullLoggerFactory.Instance, _time), "entity-" + Session);
+        var entity = shard.ChildActorOf(SessionActor.Props(Session, settings ?? new SessionSettings(), loggers ?? NullLoggerFactory.Instance, _time), "entity-" + Session);
         return (entity, shard);
     }
 
     private static OpenStream Open(string target = "example.com:443", params string[] exclude) =>
         new(Session, target, "node-x", exclude.ToImmutableHashSet());
+
+    /// <summary>A request with an id, as the broker sends it (every re-sent copy carries the same id).</summary>
+    private static OpenStream Request(string requestId, string target = "example.com:443") =>
+        new(Session, target, "node-x", ImmutableHashSet<string>.Empty, requestId);
+
+    [Fact]
+    public async Task Resent_copies_of_a_waiting_request_count_once_against_MaxPendingOpens()
+    {
+        var (entity, _) = StartEntity(new SessionSettings { MaxPendingOpens = 2 });
+        var copies = Enumerable.Range(0, 4).Select(i => CreateTestProbe("copy-" + i)).ToList();
+        foreach (var copy in copies)
+        {
+            copy.Send(entity, Request("r1", "a:1"));
+        }
+        var second = CreateTestProbe("second");
+        second.Send(entity, Request("r2", "b:1"));
+
+        // Four copies of r1 and r2 fill the two places; nothing is refused.
+        Assert.Equal(2, (await SnapshotAsync(entity)).PendingOpens);
+        var third = CreateTestProbe("third");
+        third.Send(entity, Request("r3", "c:1"));
+        Assert.Contains("2 requests already waiting", (await third.ExpectMsgAsync<StreamRefused>(Bound)).Message);
+
+        await AttachAsync(entity, "L1");
+
+        // r1 is granted once, to its newest copy's sender; r2 once.
+        await copies[^1].ExpectMsgAsync<StreamGranted>(Bound);
+        await second.ExpectMsgAsync<StreamGranted>(Bound);
+        foreach (var copy in copies.SkipLast(1))
+        {
+            await copy.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
+        }
+        Assert.Equal(2, (await SnapshotAsync(entity)).StreamsGranted);
+    }
+
+    [Fact]
+    public async Task Copy_that_arrives_after_its_grant_gets_the_same_grant_and_is_not_counted_again()
+    {
+        var (entity, _) = StartEntity();
+        await AttachAsync(entity, "L1");
+        await AttachAsync(entity, "L2", sinceMinutes: 1);
+
+        entity.Tell(Request("r1"), TestActor);
+        var first = await ExpectMsgAsync<StreamGranted>(Bound);
+        // A copy the region buffered during a hand-off arrives after the answer.
+        var late = CreateTestProbe("late");
+        late.Send(entity, Request("r1"));
+        var again = await late.ExpectMsgAsync<StreamGranted>(Bound);
+
+        Assert.Equal(first, again);
+        Assert.Equal(1, (await SnapshotAsync(entity)).StreamsGranted);
+        // The link loads count the one grant: the next request goes to the other, emptier link.
+        entity.Tell(Request("r2"), TestActor);
+        Assert.NotEqual(first.LinkId, (await ExpectMsgAsync<StreamGranted>(Bound)).LinkId);
+    }
+
+    [Fact]
+    public async Task Request_to_a_session_without_an_agent_is_refused_once_however_many_copies_arrive()
+    {
+        using var capture = new CapturingLoggerProvider();
+        using var loggers = new LoggerFactory([capture]);
+        var (entity, _) = StartEntity(new SessionSettings { HoldTimeout = TimeSpan.FromSeconds(10) }, loggers);
+        var copies = Enumerable.Range(0, 4).Select(i => CreateTestProbe("copy-" + i)).ToList();
+        // The broker re-sends every 3 s while the request waits: four copies within the 10 s hold.
+        for (var i = 0; i < copies.Count; i++)
+        {
+            if (i > 0)
+            {
+                _time.Advance(TimeSpan.FromSeconds(3));
+            }
+            copies[i].Send(entity, Request("r1"));
+            Assert.Equal(1, (await SnapshotAsync(entity)).PendingOpens);
+        }
+
+        // 10 s after the first copy (the hold is not stretched by the copies).
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var refused = await copies[^1].ExpectMsgAsync<StreamRefused>(Bound);
+        Assert.Equal("session 's1' has no connected agent (waited 10 s)", refused.Message);
+        // A copy still in flight gets the same answer, not a refusal of its own.
+        var late = CreateTestProbe("late");
+        late.Send(entity, Request("r1"));
+        Assert.Equal(refused, await late.ExpectMsgAsync<StreamRefused>(Bound));
+
+        foreach (var copy in copies.SkipLast(1))
+        {
+            await copy.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
+        }
+        Assert.Equal(1, (await SnapshotAsync(entity)).StreamsRefused);
+        Assert.Single(capture.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("stream refused"));
+    }
 
     /// <summary>Attaches a probe as link <paramref name="linkId"/> and waits for the entity's acknowledgement.</summary>
     private async Task<TestProbe> AttachAsync(IActorRef entity, string linkId, int streams = 0, bool goingAway = false, int sinceMinutes = 0)

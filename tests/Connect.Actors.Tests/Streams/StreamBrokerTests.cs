@@ -61,8 +61,9 @@ public sealed class StreamBrokerTests(ITestOutputHelper output) : ActorTestBase(
         var opening = Broker().OpenAsync(Session, "echo:7", CancellationToken.None);
 
         var request = await _region.ExpectMsgAsync<OpenStream>(Bound);
-        Assert.Equal(new OpenStream(Session, "echo:7", Node, request.ExcludeLinks), request);
+        Assert.Equal(new OpenStream(Session, "echo:7", Node, request.ExcludeLinks, request.RequestId), request);
         Assert.Empty(request.ExcludeLinks);
+        Assert.False(string.IsNullOrEmpty(request.RequestId));
         _region.Reply(Grant("L1"));
 
         await using var stream = await opening.WaitAsync(Bound);
@@ -108,11 +109,13 @@ public sealed class StreamBrokerTests(ITestOutputHelper output) : ActorTestBase(
         Assert.True(leaving.Server.GoAway(GoAwayCode.Draining, "node draining", []));
         var opening = Broker().OpenAsync(Session, "echo:7", CancellationToken.None);
 
-        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        var first = await _region.ExpectMsgAsync<OpenStream>(Bound);
         _region.Reply(Grant("leaving"));
 
         var again = await _region.ExpectMsgAsync<OpenStream>(Bound);
         Assert.Equal(["leaving"], again.ExcludeLinks);
+        // A new attempt is a new request: the entity must not answer it with the grant it gave the first.
+        Assert.NotEqual(first.RequestId, again.RequestId);
         _region.Reply(Grant("staying"));
 
         await using var stream = await opening.WaitAsync(Bound);
@@ -164,7 +167,9 @@ public sealed class StreamBrokerTests(ITestOutputHelper output) : ActorTestBase(
         var firstAsker = _region.LastSender;
         // Nobody answers the first ask (its shard's node is gone): the broker asks again.
         var second = await _region.ExpectMsgAsync<OpenStream>(Bound);
+        // The same request, id included: the entity treats the copies as one.
         Assert.Equal(first, second);
+        Assert.False(string.IsNullOrEmpty(second.RequestId));
         Assert.NotEqual(firstAsker, _region.LastSender);
 
         _region.Reply(Grant("L1"));
