@@ -21,7 +21,7 @@ namespace Connect.Host;
 public static class ConnectNode
 {
     /// <summary>Short command-line switches for the settings a user changes most.</summary>
-    private static readonly Dictionary<string, string> SwitchMappings = new()
+    internal static readonly Dictionary<string, string> SwitchMappings = new()
     {
         ["--bind"] = "Connect:BindAddress",
         ["--public-host"] = "Connect:PublicHost",

@@ -21,6 +21,12 @@ if (args.Length > 0 && args[0] == "hash-token")
     return 0;
 }
 
+// --help and --version print and exit; an unknown switch or stray word stops here with exit 2 instead of being ignored.
+if (NodeCommandLine.Handle(args, Console.Out, Console.Error) is { } exitCode)
+{
+    return exitCode;
+}
+
 WebApplication app;
 try
 {
@@ -30,6 +36,13 @@ catch (InvalidOperationException e)
 {
     Console.Error.WriteLine($"connect-node: {e.Message}");
     return 2;
+}
+
+var configured = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ConnectSettings>>().Value;
+if (NodeCommandLine.FindTakenPort(configured) is { } taken)
+{
+    Console.Error.WriteLine(taken);
+    return NodeCommandLine.Failed;
 }
 
 app.Lifetime.ApplicationStarted.Register(() =>
@@ -65,9 +78,10 @@ try
 {
     await app.RunAsync();
 }
-catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+catch (Exception e) when (NodeCommandLine.DescribeBindFailure(e, configured) is { } message)
 {
-    Console.Error.WriteLine($"connect-node: {e.Message} Another process holds the port; pick others with --tunnel-port, --proxy-port, --admin-port, --cluster-port (0 = any free port).");
-    return 2;
+    // A port taken between the check above and the bind (or one the check cannot see): still one line, not a stack trace.
+    Console.Error.WriteLine(message);
+    return NodeCommandLine.Failed;
 }
 return 0;

@@ -6,7 +6,8 @@ using Connect.Proxy;
 namespace Connect.Host.Metrics;
 
 /// <summary>
-/// Renders this node's <see cref="System.Diagnostics.Metrics"/> instruments ("Connect.Proxy", "Connect.Node") in
+/// Renders this node's <see cref="System.Diagnostics.Metrics"/> instruments (every meter whose name starts with
+/// "Connect.": "Connect.Proxy", "Connect.Limits", "Connect.Node", and any added later) in
 /// the Prometheus text exposition format (version 0.0.4) for <c>/metrics</c>, with a <see cref="MeterListener"/>:
 /// counters become <c>_total</c>, histograms cumulative <c>_bucket{le=..}</c> with <c>_sum</c> and <c>_count</c>,
 /// gauges their last observed value. Only meters created by this node's <see cref="IMeterFactory"/> are listened
@@ -14,21 +15,25 @@ namespace Connect.Host.Metrics;
 /// </summary>
 public sealed class PrometheusExporter : IDisposable
 {
-    private static readonly string[] MeterNames = [ProxyMetrics.MeterName, NodeMetrics.MeterName];
+    /// <summary>Meters are picked by prefix, not by a list, so a meter added to the node cannot be forgotten here.</summary>
+    public const string MeterPrefix = "Connect.";
+
     private static readonly double[] DefaultBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly MeterListener _listener = new();
     private readonly object _scrapeLock = new();
     private readonly Dictionary<Instrument, Series> _series = [];
 
-    public PrometheusExporter(IMeterFactory factory, ProxyMetrics proxy, NodeMetrics node)
+    public PrometheusExporter(IMeterFactory factory, ProxyMetrics proxy, LimitMetrics limits, NodeMetrics node)
     {
-        // proxy and node are taken so that their meters exist before the listener starts.
+        // The metric classes are taken so that their meters exist (and their families show in the first scrape)
+        // before the listener starts; a meter created later is still picked up by its prefix.
         _ = proxy;
+        _ = limits;
         _ = node;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (Array.IndexOf(MeterNames, instrument.Meter.Name) >= 0 && ReferenceEquals(instrument.Meter.Scope, factory))
+            if (instrument.Meter.Name.StartsWith(MeterPrefix, StringComparison.Ordinal) && ReferenceEquals(instrument.Meter.Scope, factory))
             {
                 lock (_series)
                 {
@@ -135,10 +140,8 @@ public sealed class PrometheusExporter : IDisposable
         {
             lock (_values)
             {
-                if (_values.Count == 0 && _histograms.Count == 0)
-                {
-                    return;
-                }
+                // A family with no samples yet (a counter never hit, a gauge before the actor system runs) still
+                // writes HELP and TYPE: the exposition format allows it, and a scraper then knows the series exists.
                 var help = string.IsNullOrEmpty(_instrument.Description) ? _instrument.Name : _instrument.Description;
                 text.Append("# HELP ").Append(Name).Append(' ').Append(help.Replace("\\", "\\\\").Replace("\n", "\\n")).Append('\n');
                 text.Append("# TYPE ").Append(Name).Append(' ').Append(Kind).Append('\n');
