@@ -21,18 +21,26 @@ public static class AgentCommandLine
                               host:port with * wildcards and port ranges, e.g. 'localhost:*,*.internal:443'
                               or '*' for everything. Default: localhost:*, 127.0.0.1:*, [::1]:* (this machine only)
           --links N           hold N links to different nodes (default 1; 2 survives a node crash without a gap)
+          --follow-suffix SUF a GOAWAY may also send the agent to hosts under this suffix (repeatable), e.g.
+                              .connect.example.com; by default only to the hosts of the --server URLs, and never
+                              from wss:// to ws://
           --ca-file FILE      trust this PEM CA for wss:// servers instead of the system roots
           --insecure          accept any server certificate (development only)
           --status-interval S print link status every S seconds (default 10, 0 = only on change of state)
+          --version           print the version
           -h, --help          show this help
 
-        Ctrl+C stops gracefully: no new streams, open streams finish (up to 30 s), then the links close.
+        A server that refuses the token (401/403/400) is tried again later while the others serve; the agent
+        exits (code 3) only when every --server has refused it 3 times in a row.
+        Ctrl+C or SIGTERM stops gracefully: no new streams, open streams finish (up to 30 s), then the links
+        close; exit code 0. A second signal exits at once.
         """;
 
     public static AgentOptions Parse(IReadOnlyList<string> args, Func<string, string?> environment)
     {
         var servers = new List<Uri>();
         var allow = new List<string>();
+        var suffixes = new List<string>();
         string? session = null;
         string? token = null;
         var links = 1;
@@ -78,6 +86,9 @@ public static class AgentCommandLine
                     {
                         throw new ArgumentException($"--ca-file '{caFile}' does not exist");
                     }
+                    break;
+                case "--follow-suffix":
+                    suffixes.Add(SuggestionPolicy.NormaliseSuffix(Value()));
                     break;
                 case "--insecure":
                     insecure = true;
@@ -131,6 +142,7 @@ public static class AgentCommandLine
             InsecureSkipVerify = insecure,
             CaFile = caFile,
             StatusInterval = statusInterval,
+            FollowSuffixes = suffixes,
         };
     }
 
