@@ -105,6 +105,14 @@ public sealed class AgentProcessTests
     }
 
     [Fact]
+    public async Task An_unknown_switch_is_refused_with_a_clear_error_and_exit_code_2()
+    {
+        using var agent = new AgentProcess("--server", "ws://127.0.0.1:9", "--session", "demo", "--token", "t", "--sever", "ws://127.0.0.1:9");
+        Assert.Equal(2, await agent.ExitCodeAsync());
+        Assert.Contains("connect-client: unknown argument '--sever' (see --help)", agent.Output);
+    }
+
+    [Fact]
     public async Task Version_prints_the_name_and_version_and_exits_0()
     {
         using var agent = new AgentProcess("--version");
