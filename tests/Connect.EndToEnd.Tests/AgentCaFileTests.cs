@@ -28,8 +28,9 @@ public sealed class AgentCaFileTests
     public async Task An_agent_refuses_a_certificate_from_its_CA_that_is_not_made_for_server_authentication()
     {
         using var pki = new TestCertificates();
-        using var certificate = pki.Server(byIntermediate: true, TestCertificates.ClientAuth);
-        await using var server = await TinyTunnelServer.StartAsync(certificate, [pki.Intermediate]);
+        // Issued by the root itself, so the chain builds: only the usage is wrong.
+        using var certificate = pki.Server(byIntermediate: false, TestCertificates.ClientAuth);
+        await using var server = await TinyTunnelServer.StartAsync(certificate, []);
         await using var agent = await TestAgent.StartAsync("client-cert", [server.Uri], waitConnected: false, configure: o => o with { CaFile = pki.RootFile });
 
         await Eventually.UntilAsync(() => agent.Log.Count(l => l.Contains("TLS certificate is not trusted")) >= 2, "two refusals of the certificate", Bound);
