@@ -39,4 +39,18 @@ public sealed record AgentOptions
     public string? CaFile { get; init; }
 
     public int MaxStreamsPerLink { get; init; } = 1024;
+
+    /// <summary>
+    /// Host suffixes (e.g. <c>.connect.example.com</c>) whose servers a GOAWAY may send the agent to, beside the hosts of
+    /// <see cref="Servers"/>. Suggestions elsewhere are not followed: a drain must never take the token somewhere new.
+    /// </summary>
+    public IReadOnlyList<string> FollowSuffixes { get; init; } = [];
+
+    /// <summary>After a server refuses the agent (400/401/403), it is not tried again for about this long (doubling, jittered).</summary>
+    public TimeSpan RefusalBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan RefusalBackoffMax { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The agent stops only when every configured server has refused it this many times in a row.</summary>
+    public int RefusalsBeforeExit { get; init; } = 3;
 }

@@ -1,8 +1,5 @@
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Net.WebSockets;
-using System.Security.Cryptography.X509Certificates;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 using Connect.Tunnel.Piping;
@@ -11,13 +8,15 @@ using Connect.Tunnel.Transport;
 
 namespace Connect.Client;
 
-/// <summary>The server said no in a way that retrying cannot fix (bad token, session not allowed).</summary>
+/// <summary>The servers said no in a way that retrying cannot fix (bad token, session not allowed), every one of them, several times.</summary>
 public sealed class AgentRejectedException(string message) : Exception(message);
 
 /// <summary>
 /// The Connect agent: holds <see cref="AgentOptions.Links"/> tunnel links to the cluster, reconnects with
 /// exponential backoff and jitter, follows GOAWAY by opening a new link before the old one is gone, and
 /// answers each OPEN by dialling the target on this side, subject to the customer's allow-list.
+/// Which server a link dials is <see cref="ServerRotation"/>'s job, opening it <see cref="LinkConnector"/>'s,
+/// the graceful stop <see cref="AgentDrain"/>'s and the status lines <see cref="StatusPrinter"/>'s.
 /// </summary>
 public sealed class ConnectAgent
 {
@@ -25,20 +24,20 @@ public sealed class ConnectAgent
     private readonly Action<string> _log;
     private readonly object _sync = new();
     private readonly List<AgentLink> _links = [];
-    private readonly X509Certificate2Collection? _trustedCa;
+    private readonly LinkConnector _connector;
+    private readonly SuggestionPolicy _suggestions;
+    private readonly ServerRotation _rotation;
     private long _linkCounter;
     private long _streamsServed;
     private long _streamsRefused;
 
-    public ConnectAgent(AgentOptions options, Action<string>? log = null)
+    public ConnectAgent(AgentOptions options, Action<string>? log = null, TimeProvider? time = null)
     {
         _options = options;
         _log = log ?? (line => Console.WriteLine($"{DateTime.Now:HH:mm:ss.fff} {line}"));
-        if (options.CaFile is not null)
-        {
-            _trustedCa = [];
-            _trustedCa.ImportFromPemFile(options.CaFile);
-        }
+        _connector = new LinkConnector(options);
+        _suggestions = new SuggestionPolicy(options.Servers, options.FollowSuffixes);
+        _rotation = new ServerRotation(options, time ?? TimeProvider.System);
     }
 
     /// <summary>One live link: which server and node it reached, and its multiplexer.</summary>
@@ -46,6 +45,9 @@ public sealed class ConnectAgent
 
     /// <summary>Links that are connected now (including ones finishing after GOAWAY).</summary>
     public IReadOnlyList<AgentLink> Links { get { lock (_sync) { return _links.ToArray(); } } }
+
+    /// <summary>Every server the agent may dial now: trusted GOAWAY suggestions first, then the configured ones.</summary>
+    public IReadOnlyList<Uri> Servers => _rotation.Candidates;
 
     public long StreamsServed => Interlocked.Read(ref _streamsServed);
 
@@ -55,7 +57,7 @@ public sealed class ConnectAgent
     public event Action<AgentLink>? LinkConnected;
 
     /// <summary>Runs until <paramref name="stop"/> fires, then drains: no new streams, open ones finish within the grace, links close.</summary>
-    /// <exception cref="AgentRejectedException">The server rejected the token or the session.</exception>
+    /// <exception cref="AgentRejectedException">Every configured server refused the token or the session, several times in a row.</exception>
     public async Task RunAsync(CancellationToken stop)
     {
         _log($"session '{_options.Session}', servers: {string.Join(", ", _options.Servers)}");
@@ -69,17 +71,21 @@ public sealed class ConnectAgent
 
         using var fatal = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var slots = Enumerable.Range(0, _options.Links).Select(slot => RunSlotAsync(slot, fatal)).ToArray();
-        var status = _options.StatusInterval > TimeSpan.Zero ? StatusLoopAsync(fatal.Token) : Task.CompletedTask;
+        var status = _options.StatusInterval > TimeSpan.Zero ? StatusPrinter.RunAsync(() => Links, _options.StatusInterval, _log, fatal.Token) : Task.CompletedTask;
         try
         {
             await Task.WhenAll(slots).ConfigureAwait(false);
+        }
+        catch (AgentRejectedException)
+        {
+            // Surfaced after the drain below.
         }
         finally
         {
             await fatal.CancelAsync().ConfigureAwait(false);
             await status.ConfigureAwait(false);
         }
-        await DrainAsync().ConfigureAwait(false);
+        await AgentDrain.RunAsync(Links, _options.ShutdownGrace, _log).ConfigureAwait(false);
         var rejected = slots.Select(s => s.Exception?.InnerException).OfType<AgentRejectedException>().FirstOrDefault();
         if (rejected is not null)
         {
@@ -91,29 +97,45 @@ public sealed class ConnectAgent
     {
         var stop = fatal.Token;
         var attempt = 0;
-        var serverIndex = slot % _options.Servers.Count;
-        Uri? preferred = null;
+        var cursor = slot;
+        Uri? leaving = null;
         while (!stop.IsCancellationRequested)
         {
-            var server = preferred ?? PickServer(ref serverIndex);
-            preferred = null;
+            var inUse = Links.Where(l => !l.Mux.IsGoingAway).Select(l => l.Server).ToHashSet();
+            var server = _rotation.Next(ref cursor, inUse, leaving, out var wait);
+            if (server is null)
+            {
+                _log($"link slot {slot}: every server refused the agent recently; trying again in {wait.TotalSeconds:0.0} s");
+                await DelayAsync(wait, stop).ConfigureAwait(false);
+                continue;
+            }
             AgentLink link;
             try
             {
                 link = await ConnectAsync(server, stop).ConfigureAwait(false);
                 attempt = 0;
+                leaving = null;
             }
-            catch (AgentRejectedException e)
+            catch (LinkConnector.RefusedException e)
             {
-                _log($"link slot {slot}: {e.Message}; not retrying");
-                await fatal.CancelAsync().ConfigureAwait(false);
-                throw;
+                // One refusal is not the end: a token rotated mid-roll, or one misconfigured node or load balancer,
+                // must not take the customer offline. The server sits out a long back-off; the others are tried.
+                var sitOut = _rotation.Refused(server, e.Message);
+                if (_rotation.AllConfiguredRefused(out var summary))
+                {
+                    _log($"link slot {slot}: {summary}; giving up");
+                    await fatal.CancelAsync().ConfigureAwait(false);
+                    throw new AgentRejectedException(summary);
+                }
+                _log($"link slot {slot}: {e.Message}; trying the other servers, this one again in {sitOut.TotalSeconds:0} s");
+                cursor++;
+                continue;
             }
             catch (Exception e) when (!stop.IsCancellationRequested)
             {
                 var delay = Backoff(attempt++);
-                _log($"cannot reach {server}: {Describe(e)}; retrying in {delay.TotalSeconds:0.0} s");
-                serverIndex++;
+                _log($"cannot reach {server}: {_connector.Describe(e)}; retrying in {delay.TotalSeconds:0.0} s");
+                cursor++;
                 await DelayAsync(delay, stop).ConfigureAwait(false);
                 continue;
             }
@@ -132,62 +154,35 @@ public sealed class ConnectAgent
             {
                 var info = await goAway.Task.ConfigureAwait(false);
                 _log($"link #{link.Number} to {link.Node}: GOAWAY ({info.Code}: {info.Reason}); {link.Mux.ActiveStreams} streams finish there, opening a new link");
-                preferred = PickAfterGoAway(info, link.Server, ref serverIndex);
+                _rotation.Learn(TrustedSuggestions(info));
+                leaving = link.Server;
+                cursor = 0; // The freshest suggestions come first.
                 continue;
             }
             if (winner == run)
             {
                 var delay = Backoff(attempt++);
-                serverIndex++;
+                cursor++;
                 await DelayAsync(delay, stop).ConfigureAwait(false);
             }
         }
     }
 
-    private Uri PickServer(ref int index)
+    private List<Uri> TrustedSuggestions(GoAwayInfo info)
     {
-        // Prefer a server that no other slot is connected to, so --links 2 spreads over two nodes.
-        var inUse = Links.Where(l => !l.Mux.IsGoingAway).Select(l => l.Server).ToHashSet();
-        for (var i = 0; i < _options.Servers.Count; i++)
-        {
-            var candidate = _options.Servers[(index + i) % _options.Servers.Count];
-            if (!inUse.Contains(candidate))
-            {
-                index += i;
-                return candidate;
-            }
-        }
-        return _options.Servers[index % _options.Servers.Count];
-    }
-
-    private Uri PickAfterGoAway(GoAwayInfo info, Uri leaving, ref int index)
-    {
+        var trusted = new List<Uri>();
         foreach (var suggestion in info.SuggestedServers)
         {
-            try
+            if (_suggestions.TryAccept(suggestion, out var server, out var why))
             {
-                var uri = AgentCommandLine.ParseServer(suggestion);
-                if (uri != leaving)
-                {
-                    return uri;
-                }
+                trusted.Add(server);
             }
-            catch (ArgumentException)
+            else
             {
-                _log($"ignoring malformed suggested server '{suggestion}'");
+                _log($"not following suggested server '{suggestion}': {why}");
             }
         }
-        for (var i = 1; i <= _options.Servers.Count; i++)
-        {
-            var candidate = _options.Servers[(index + i) % _options.Servers.Count];
-            if (candidate != leaving)
-            {
-                index += i;
-                return candidate;
-            }
-        }
-        // Only one server known: reconnect to it (behind a load balancer that reaches another node).
-        return leaving;
+        return trusted;
     }
 
     private TimeSpan Backoff(int attempt)
@@ -211,47 +206,8 @@ public sealed class ConnectAgent
 
     private async Task<AgentLink> ConnectAsync(Uri server, CancellationToken stop)
     {
-        var socket = new ClientWebSocket();
-        socket.Options.AddSubProtocol(ProtocolLimits.SubProtocol);
-        socket.Options.SetRequestHeader("Authorization", "Bearer " + _options.Token);
-        socket.Options.KeepAliveInterval = TimeSpan.Zero; // connect.v1 PING frames do keep-alive, both ways.
-        socket.Options.CollectHttpResponseDetails = true;
-        if (_options.InsecureSkipVerify)
-        {
-            socket.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
-        }
-        else if (_trustedCa is not null)
-        {
-            socket.Options.RemoteCertificateValidationCallback = ValidateWithCa;
-        }
-
-        var uri = new UriBuilder(server) { Query = "session=" + Uri.EscapeDataString(_options.Session) }.Uri;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        timeout.CancelAfter(_options.ConnectTimeout);
-        try
-        {
-            await socket.ConnectAsync(uri, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception) when (socket.HttpStatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden or HttpStatusCode.BadRequest)
-        {
-            var status = socket.HttpStatusCode;
-            socket.Dispose();
-            throw new AgentRejectedException($"{server} rejected the agent with {(int)status} {status}: " +
-                (status == HttpStatusCode.Forbidden ? $"the token may not serve session '{_options.Session}'" : status == HttpStatusCode.Unauthorized ? "the token is not valid" : "bad request (session name?)"));
-        }
-        catch (Exception) when (!stop.IsCancellationRequested && timeout.IsCancellationRequested)
-        {
-            socket.Dispose();
-            throw new TimeoutException($"no WebSocket handshake within {_options.ConnectTimeout.TotalSeconds:0} s");
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
-        var node = socket.HttpResponseHeaders?.TryGetValue("Connect-Node", out var values) == true ? string.Join(",", values) : server.Authority;
-        socket.HttpResponseHeaders = null;
+        var (socket, node) = await _connector.ConnectAsync(server, stop).ConfigureAwait(false);
+        _rotation.Connected(server);
         var mux = new TunnelMux(new WebSocketFrameTransport(socket, server.ToString()), new MuxOptions
         {
             IsDialer = true,
@@ -268,19 +224,6 @@ public sealed class ConnectAgent
         _log($"link #{link.Number} connected to {server} (node {node})");
         LinkConnected?.Invoke(link);
         return link;
-    }
-
-    private bool ValidateWithCa(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
-    {
-        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-        {
-            return false; // Name mismatch or no certificate: the CA does not change that.
-        }
-        using var custom = new X509Chain();
-        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        custom.ChainPolicy.CustomTrustStore.AddRange(_trustedCa!);
-        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return custom.Build(new X509Certificate2(certificate));
     }
 
     private async Task ReportClosedAsync(AgentLink link, Task<LinkCloseInfo> run) => OnLinkClosed(link, await run.ConfigureAwait(false));
@@ -387,106 +330,6 @@ public sealed class ConnectAgent
         }
     }
 
-    private async Task DrainAsync()
-    {
-        var links = Links;
-        if (links.Count == 0)
-        {
-            return;
-        }
-        var open = links.Sum(l => l.Mux.ActiveStreams);
-        _log($"stopping: no new streams; waiting for {open} open streams (up to {_options.ShutdownGrace.TotalSeconds:0} s)");
-        foreach (var link in links)
-        {
-            link.Mux.GoAway(GoAwayCode.Shutdown, "agent stopping", []);
-        }
-        using var grace = new CancellationTokenSource(_options.ShutdownGrace);
-        await Task.WhenAll(links.Select(l => WaitIdleAsync(l.Mux, grace.Token))).ConfigureAwait(false);
-        var left = links.Sum(l => l.Mux.ActiveStreams);
-        if (left > 0)
-        {
-            _log($"grace over: closing {left} streams still open");
-        }
-        await Task.WhenAll(links.Select(l => l.Mux.CloseAsync(CloseCodes.Normal, "agent stopped"))).ConfigureAwait(false);
-    }
 
-    private static async Task WaitIdleAsync(TunnelMux mux, CancellationToken cancellationToken)
-    {
-        var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Check(TunnelMux m)
-        {
-            if (m.ActiveStreams == 0 || m.IsClosed)
-            {
-                idle.TrySetResult();
-            }
-        }
-        mux.StreamsChanged += Check;
-        try
-        {
-            Check(mux);
-            await idle.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            mux.StreamsChanged -= Check;
-        }
-    }
-
-    private async Task StatusLoopAsync(CancellationToken stop)
-    {
-        var last = string.Empty;
-        try
-        {
-            using var timer = new PeriodicTimer(_options.StatusInterval);
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
-            {
-                var line = string.Join(" | ", Links.Select(l =>
-                    $"link #{l.Number} {l.Node}{(l.Mux.IsGoingAway ? " (going away)" : "")}: {l.Mux.ActiveStreams} streams open, {l.Mux.StreamsOpened} served, in {Bytes(l.Mux.BytesIn)}, out {Bytes(l.Mux.BytesOut)}"));
-                if (line.Length == 0)
-                {
-                    line = "no link connected";
-                }
-                if (line != last)
-                {
-                    _log(line);
-                    last = line;
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private string Describe(Exception e)
-    {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is System.Security.Authentication.AuthenticationException)
-            {
-                // Refuse, say why and how to fix it, and keep retrying: the server's certificate may be fixed or rotated
-                // without restarting every agent, and one misconfigured node behind a load balancer must not stop the agent.
-                return $"the server's TLS certificate is not trusted ({inner.Message}); " +
-                    (_trustedCa is null ? "pass --ca-file with the CA that signed it (or --insecure, for development only)" : $"it does not chain to the CA in --ca-file {_options.CaFile}, or its name does not match the URL");
-            }
-        }
-        return DescribePlain(e);
-    }
-
-    private static string DescribePlain(Exception e) => e switch
-    {
-        WebSocketException { InnerException: { } inner } w => $"{w.Message} ({inner.Message})",
-        _ => e.Message,
-    };
-
-    internal static string Bytes(long bytes) => bytes switch
-    {
-        < 1024 => $"{bytes} B",
-        < 1024 * 1024 => $"{bytes / 1024.0:0.0} KiB",
-        < 1024L * 1024 * 1024 => $"{bytes / 1048576.0:0.0} MiB",
-        _ => $"{bytes / 1073741824.0:0.00} GiB",
-    };
+    internal static string Bytes(long bytes) => StatusPrinter.Bytes(bytes);
 }

@@ -1,8 +1,16 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
 using Connect.Client;
 
 if (args.Contains("-h") || args.Contains("--help"))
 {
     Console.WriteLine(AgentCommandLine.Usage);
+    return 0;
+}
+if (args.Contains("--version"))
+{
+    var assembly = typeof(ConnectAgent).Assembly;
+    Console.WriteLine($"connect-client {assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? assembly.GetName().Version?.ToString()}");
     return 0;
 }
 
@@ -19,17 +27,22 @@ catch (ArgumentException e)
 }
 
 using var stop = new CancellationTokenSource();
-var presses = 0;
-Console.CancelKeyPress += (_, e) =>
+var signals = 0;
+void OnSignal(PosixSignalContext context)
 {
-    // First Ctrl+C drains gracefully; a second one exits at once.
-    if (Interlocked.Increment(ref presses) == 1)
+    // SIGTERM (systemd, docker, kill) and SIGINT (Ctrl+C) both drain: no new streams, open ones finish, links close
+    // with 1000. A second signal is left to the runtime's default, which ends the process at once.
+    if (Interlocked.Increment(ref signals) == 1)
     {
-        e.Cancel = true;
+        context.Cancel = true;
+        Console.Error.WriteLine($"connect-client: {context.Signal}: draining (send it again to exit at once)");
         stop.Cancel();
     }
-};
-AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+}
+// Registered (not Console.CancelKeyPress/ProcessExit): the runtime's SIGTERM handling exits as soon as ProcessExit
+// handlers return, before any drain, and a ProcessExit handler that runs after Main cancels a disposed source.
+using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
 var agent = new ConnectAgent(options);
 try

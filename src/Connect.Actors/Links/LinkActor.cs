@@ -79,7 +79,9 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
         Receive<PeerGoingAway>(msg =>
         {
             _logger.LogInformation("session {SessionId}: agent sent GOAWAY on link {LinkId} ({Code}: {Reason})", _link.SessionId, _link.LinkId, msg.Info.Code, msg.Info.Reason);
-            _goingAway = true;
+            // The load report says "going away" (the mux knows), so no new stream is routed here. Closing is left to the
+            // agent, as in HTTP/2 the side that sent GOAWAY closes: it closes with 1000 once its streams are done, and a
+            // close from this side racing it would turn the agent's clean stop into the server's 1001.
             Report();
         });
         Receive<LinkClosed>(closed =>

@@ -35,6 +35,10 @@ public sealed class TestAgent : IAsyncDisposable
             ReconnectMaxDelay = TimeSpan.FromSeconds(1),
             StatusInterval = TimeSpan.Zero,
             ShutdownGrace = TimeSpan.FromSeconds(10),
+            // A refusing server sits out a short while here (30 s and more in production), so a test of an agent
+            // that every server refuses sees it give up within seconds.
+            RefusalBackoff = TimeSpan.FromMilliseconds(50),
+            RefusalBackoffMax = TimeSpan.FromMilliseconds(400),
         };
         options = configure?.Invoke(options) ?? options;
         TestAgent? created = null;
