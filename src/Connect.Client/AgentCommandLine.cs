@@ -6,6 +6,9 @@ public static class AgentCommandLine
 {
     public const string TokenVariable = "CONNECT_TOKEN";
 
+    /// <summary>A hosts-format file the agent's resolver consults before the system's (a test and operations hook).</summary>
+    public const string HostsFileVariable = "CONNECT_CLIENT_HOSTS_FILE";
+
     public const string Usage = """
         connect-client: the Connect agent. It dials out to a Connect cluster and carries the cloud's proxy
         requests to targets that this machine can reach.
@@ -18,13 +21,19 @@ public static class AgentCommandLine
           --session NAME      the session name the cloud uses in Proxy-Authorization (letters, digits, . _ -)
           --token TOKEN       the agent token (or set CONNECT_TOKEN; prefer the variable: arguments show in ps)
           --allow PATTERNS    destinations the cloud may reach, comma-separated or repeated:
-                              host:port with * wildcards and port ranges, e.g. 'localhost:*,*.internal:443'
-                              or '*' for everything. Default: localhost:*, 127.0.0.1:*, [::1]:* (this machine only)
+                              host:port; host is a name (app.internal), *.suffix (whole labels), an IPv4
+                              address, octet wildcard or CIDR (10.0.0.1, 10.9.8.*, 10.0.0.0/8), IPv6 in brackets
+                              ([::1], [fd00::/8]) or *; port is N, N-M or *. '*' alone allows everything.
+                              A name passes an address rule only if every address it resolves to here does.
+                              Default: localhost:*, 127.0.0.1:*, [::1]:* (this machine only)
           --links N           hold N links to different nodes (default 1; 2 survives a node crash without a gap)
           --ca-file FILE      trust this PEM CA for wss:// servers instead of the system roots
           --insecure          accept any server certificate (development only)
           --status-interval S print link status every S seconds (default 10, 0 = only on change of state)
           -h, --help          show this help
+
+        Environment: CONNECT_TOKEN (the token), CONNECT_CLIENT_HOSTS_FILE (a hosts-format file consulted
+        before the system resolver, for tests and pinning names).
 
         Ctrl+C stops gracefully: no new streams, open streams finish (up to 30 s), then the links close.
         """;
@@ -121,12 +130,17 @@ public static class AgentCommandLine
         {
             throw new ArgumentException(e.Message);
         }
+        var hostsFile = environment(HostsFileVariable);
+        IHostResolver resolver = string.IsNullOrEmpty(hostsFile)
+            ? SystemHostResolver.Instance
+            : HostsFileResolver.Load(hostsFile, SystemHostResolver.Instance);
         return new AgentOptions
         {
             Servers = servers,
             Session = session,
             Token = token,
             Allow = allowList,
+            Resolver = resolver,
             Links = links,
             InsecureSkipVerify = insecure,
             CaFile = caFile,
