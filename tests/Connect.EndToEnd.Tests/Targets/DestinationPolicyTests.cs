@@ -71,4 +71,15 @@ public sealed class DestinationPolicyTests
         var e = Assert.Throws<InvalidOperationException>(() => new DestinationPolicy([new DestinationRule { Sessions = "a", Allow = ["localhost:*"] }, new DestinationRule { Sessions = "b", Allow = [pattern] }]));
         Assert.Contains($"DestinationPolicy rule #2: pattern '{pattern}'", e.Message);
     }
+
+    [Fact]
+    public void A_node_with_a_bad_destination_pattern_refuses_to_start_naming_it()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Connect.Host.ConnectNode.Build([], new Dictionary<string, string?>
+        {
+            ["Connect:Proxy:Options:DestinationPolicy:0:Sessions"] = "team-a-*",
+            ["Connect:Proxy:Options:DestinationPolicy:0:Allow:0"] = "10.9.8*:80",
+        }));
+        Assert.Contains("DestinationPolicy rule #1: pattern '10.9.8*:80'", e.Message);
+    }
 }
