@@ -8,6 +8,9 @@ public static class AgentCommandLine
 {
     public const string TokenVariable = "CONNECT_TOKEN";
 
+    /// <summary>A hosts-format file the agent's resolver consults before the system's (a test and operations hook).</summary>
+    public const string HostsFileVariable = "CONNECT_CLIENT_HOSTS_FILE";
+
     public const string Usage = """
         connect-client: the Connect agent. It dials out to a Connect cluster and carries the cloud's proxy
         requests to targets that this machine can reach.
@@ -20,8 +23,11 @@ public static class AgentCommandLine
           --session NAME      the session name the cloud uses in Proxy-Authorization (letters, digits, . _ -)
           --token TOKEN       the agent token (or set CONNECT_TOKEN; prefer the variable: arguments show in ps)
           --allow PATTERNS    destinations the cloud may reach, comma-separated or repeated:
-                              host:port with * wildcards and port ranges, e.g. 'localhost:*,*.internal:443'
-                              or '*' for everything. Default: localhost:*, 127.0.0.1:*, [::1]:* (this machine only)
+                              host:port; host is a name (app.internal), *.suffix (whole labels), an IPv4
+                              address, octet wildcard or CIDR (10.0.0.1, 10.9.8.*, 10.0.0.0/8), IPv6 in brackets
+                              ([::1], [fd00::/8]) or *; port is N, N-M or *. '*' alone allows everything.
+                              A name passes an address rule only if every address it resolves to here does.
+                              Default: localhost:*, 127.0.0.1:*, [::1]:* (this machine only)
           --links N           hold N links to different nodes (default 1; 2 survives a node crash without a gap)
           --follow-suffix SUF a GOAWAY may also send the agent to hosts under this suffix (repeatable), e.g.
                               .connect.example.com; by default only to the hosts of the --server URLs, and never
@@ -37,6 +43,9 @@ public static class AgentCommandLine
         exits (code 3) only when every --server has refused it 3 times in a row.
         Ctrl+C or SIGTERM stops gracefully: no new streams, open streams finish (--shutdown-grace), then the links
         close; exit code 0. A second signal exits at once.
+
+        Environment: CONNECT_TOKEN (the token), CONNECT_CLIENT_HOSTS_FILE (a hosts-format file consulted
+        before the system resolver, for tests and pinning names).
         """;
 
     /// <summary>Parses the switches (System.CommandLine does the tokens; the checks here give each value's error).</summary>
@@ -106,6 +115,10 @@ public static class AgentCommandLine
             throw new ArgumentException(e.Message);
         }
         var defaults = new AgentOptions { Servers = [], Session = "", Token = "" };
+        var hostsFile = environment(HostsFileVariable);
+        IHostResolver resolver = string.IsNullOrEmpty(hostsFile)
+            ? SystemHostResolver.Instance
+            : HostsFileResolver.Load(hostsFile, SystemHostResolver.Instance);
         return new AgentOptions
         {
             Servers = servers,
@@ -118,6 +131,7 @@ public static class AgentCommandLine
             StatusInterval = Seconds(parse.GetValue(statusInterval), "--status-interval", defaults.StatusInterval),
             ShutdownGrace = Seconds(parse.GetValue(shutdownGrace), "--shutdown-grace", defaults.ShutdownGrace),
             FollowSuffixes = (parse.GetValue(followSuffix) ?? []).Select(SuggestionPolicy.NormaliseSuffix).ToArray(),
+            Resolver = resolver,
         };
     }
 

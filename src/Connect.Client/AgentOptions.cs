@@ -12,6 +12,9 @@ public sealed record AgentOptions
 
     public AllowList Allow { get; init; } = AllowList.Default;
 
+    /// <summary>How target names become addresses (the system's resolver; a hosts file first with CONNECT_CLIENT_HOSTS_FILE; a fake in tests).</summary>
+    public IHostResolver Resolver { get; init; } = SystemHostResolver.Instance;
+
     /// <summary>How many links to hold at once, each to a different node when the server list allows.</summary>
     public int Links { get; init; } = 1;
 

@@ -27,6 +27,7 @@ public sealed class ConnectAgent
     private readonly LinkConnector _connector;
     private readonly SuggestionPolicy _suggestions;
     private readonly ServerRotation _rotation;
+    private readonly TargetDialer _dialer;
     private long _linkCounter;
     private long _streamsServed;
     private long _streamsRefused;
@@ -38,6 +39,7 @@ public sealed class ConnectAgent
         _connector = new LinkConnector(options);
         _suggestions = new SuggestionPolicy(options.Servers, options.FollowSuffixes);
         _rotation = new ServerRotation(options, time ?? TimeProvider.System);
+        _dialer = new TargetDialer(options.Allow, options.Resolver, options.DialTimeout);
     }
 
     /// <summary>One live link: which server and node it reached, and its multiplexer.</summary>
@@ -64,6 +66,10 @@ public sealed class ConnectAgent
         _log(_options.Allow.IsDefault
             ? $"allow-list (default, this machine only): {_options.Allow}; use --allow to let the cloud reach more"
             : $"allow-list: {_options.Allow}");
+        if (_options.Resolver is HostsFileResolver hosts)
+        {
+            _log($"names resolve through {hosts.Path} first ({hosts.Count} names; {AgentCommandLine.HostsFileVariable}, a test/ops hook)");
+        }
         if (_options.InsecureSkipVerify)
         {
             _log("WARNING: --insecure: server certificates are NOT verified; anyone in the path can read this tunnel");
@@ -240,25 +246,12 @@ public sealed class ConnectAgent
     private async Task ServeAsync(AgentLink link, IncomingStream incoming)
     {
         var target = incoming.Target;
-        if (!TargetAddress.TryParse(target, out var host, out var port) || !TargetAddress.TrySplit(target, out var hostAsWritten, out _))
+        // The allow-list check, the resolution and the connect are one step (TargetDialer): the socket reaches
+        // exactly the addresses that were checked.
+        var dial = await _dialer.DialAsync(target).ConfigureAwait(false);
+        if (dial.Socket is not { } socket)
         {
-            Refuse(incoming, OpenErrorCode.BadTarget, $"'{target}' is not host:port");
-            return;
-        }
-        if (!_options.Allow.Allows(hostAsWritten, port))
-        {
-            Refuse(incoming, OpenErrorCode.NotAllowed, $"{target} is not in the agent's allow-list ({_options.Allow})");
-            return;
-        }
-
-        Socket socket;
-        try
-        {
-            socket = await DialAsync(host, port).ConfigureAwait(false);
-        }
-        catch (DialException e)
-        {
-            Refuse(incoming, e.Code, $"{target}: {e.Message}");
+            Refuse(incoming, dial.Error, dial.Reason);
             return;
         }
 
@@ -286,50 +279,6 @@ public sealed class ConnectAgent
         _log($"refused stream {incoming.StreamId}: {reason}");
         incoming.Reject(code, reason);
     }
-
-    private sealed class DialException(OpenErrorCode code, string message) : Exception(message)
-    {
-        public OpenErrorCode Code { get; } = code;
-    }
-
-    private async Task<Socket> DialAsync(string host, int port)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var timeout = new CancellationTokenSource(_options.DialTimeout);
-        try
-        {
-            EndPoint endPoint = IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, port) : new DnsEndPoint(host, port);
-            await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
-            return socket;
-        }
-        catch (OperationCanceledException)
-        {
-            socket.Dispose();
-            throw new DialException(OpenErrorCode.Timeout, $"no answer within {_options.DialTimeout.TotalSeconds:0} s");
-        }
-        catch (SocketException e)
-        {
-            socket.Dispose();
-            var code = e.SocketErrorCode switch
-            {
-                SocketError.ConnectionRefused => OpenErrorCode.ConnectionRefused,
-                SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => OpenErrorCode.NameNotResolved,
-                SocketError.NetworkUnreachable or SocketError.HostUnreachable or SocketError.HostDown or SocketError.NetworkDown => OpenErrorCode.Unreachable,
-                SocketError.TimedOut => OpenErrorCode.Timeout,
-                _ => OpenErrorCode.Internal,
-            };
-            var text = code switch
-            {
-                OpenErrorCode.ConnectionRefused => "connection refused by the target",
-                OpenErrorCode.NameNotResolved => "name not resolved on the agent's side",
-                OpenErrorCode.Unreachable => "target unreachable from the agent",
-                OpenErrorCode.Timeout => "connection timed out",
-                _ => e.Message,
-            };
-            throw new DialException(code, text);
-        }
-    }
-
 
     internal static string Bytes(long bytes) => StatusPrinter.Bytes(bytes);
 }

@@ -56,6 +56,8 @@ public static class ConnectNode
         }
         var settings = builder.Configuration.GetSection(ConnectSettings.Section).Get<ConnectSettings>() ?? new ConnectSettings();
         Validate(settings);
+        // Parsed once here so a malformed destination pattern stops start-up with a message naming it (not the first request).
+        _ = new Connect.Proxy.Policy.DestinationPolicy(settings.Proxy.Options.DestinationPolicy);
 
         var services = builder.Services;
         services.Configure<ConnectSettings>(builder.Configuration.GetSection(ConnectSettings.Section));

@@ -12,6 +12,8 @@ namespace Connect.Host.NodeChannel;
 /// The dialling end of node-to-node data channels: one authenticated TCP connection per peer node, opened on
 /// first use and multiplexing every stream this node sends there (same frames and windows as an agent link).
 /// A channel that cannot be had surfaces as GoingAway, so the stream broker asks the session for another link.
+/// A channel that is going away (its peer drains, or it sent GOAWAY because its stream ids ran out) takes no new
+/// streams: the next open dials a fresh channel while the old one finishes its streams and closes.
 /// </summary>
 public sealed partial class NodeChannelPool(NodeChannelSecret secret, ILogger<NodeChannelPool> logger) : IRemoteStreamOpener, IAsyncDisposable
 {
@@ -20,6 +22,9 @@ public sealed partial class NodeChannelPool(NodeChannelSecret secret, ILogger<No
     private readonly ConcurrentDictionary<string, Lazy<Task<TunnelMux>>> _channels = new();
 
     public int ChannelCount => _channels.Count;
+
+    /// <summary>Multiplexer settings of the channels this pool dials (tests start their stream ids near the end).</summary>
+    public MuxOptions ChannelOptions { get; init; } = NodeChannelSockets.MuxOptions(isDialer: true);
 
     public async Task<MuxStream> OpenAsync(string dataEndpoint, string linkId, string target, CancellationToken cancellationToken)
     {
@@ -32,7 +37,8 @@ public sealed partial class NodeChannelPool(NodeChannelSecret secret, ILogger<No
             }
             catch (StreamOpenException) when (mux.IsGoingAway && attempt == 0)
             {
-                // The channel itself is closing (peer stopping): forget it and dial once more.
+                // The channel itself is going away (peer stopping, or its ids ran out with an earlier open that
+                // raced this one): forget it and dial once more.
                 Forget(dataEndpoint, mux);
             }
         }
@@ -79,7 +85,7 @@ public sealed partial class NodeChannelPool(NodeChannelSecret secret, ILogger<No
             socket.Dispose();
             throw;
         }
-        var mux = new TunnelMux(new StreamFrameTransport(stream, endpoint, socket), NodeChannelSockets.MuxOptions(isDialer: true));
+        var mux = new TunnelMux(new StreamFrameTransport(stream, endpoint, socket), ChannelOptions);
         _ = RunAsync(endpoint, mux);
         Log.ChannelOpened(logger, endpoint);
         return mux;

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Connect.Proxy.Configuration;
 using Connect.Tunnel.Targets;
 
@@ -8,18 +7,27 @@ namespace Connect.Proxy.Policy;
 /// The server side's own destination policy (the agent's allow-list is the customer's; this one is the operator's):
 /// rules whose <see cref="DestinationRule.Sessions"/> pattern matches a session apply to it, and a target must then
 /// match one of their <see cref="DestinationRule.Allow"/> patterns. A session no rule names is not restricted here.
-/// Patterns are the agent's: <c>host:port</c>, <c>*</c> wildcards in the host, port <c>N</c>, <c>N-M</c> or <c>*</c>, or a bare <c>*</c>.
+/// Patterns and matching are the agent's (<see cref="DestinationRules"/>). The node never resolves names (DNS
+/// happens at the agent, on the customer's network), so an address rule here is passed only by an address literal
+/// (in any spelling, canonicalised first); a name never matches an address rule.
 /// </summary>
 public sealed class DestinationPolicy
 {
-    private readonly IReadOnlyList<(Regex Sessions, IReadOnlyList<string> Text, IReadOnlyList<TargetPattern> Allow)> _rules;
+    private readonly IReadOnlyList<(WildcardPattern Sessions, DestinationRules Allow)> _rules;
 
+    /// <exception cref="InvalidOperationException">A pattern is malformed; the message names the rule and the pattern.</exception>
     public DestinationPolicy(IEnumerable<DestinationRule> rules)
     {
         _rules = rules.Select((rule, i) =>
         {
-            var allow = rule.Allow.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
-            return (Glob(rule.Sessions), (IReadOnlyList<string>)allow, (IReadOnlyList<TargetPattern>)allow.Select(p => TargetPattern.Parse(p, $"DestinationPolicy rule #{i + 1}")).ToList());
+            try
+            {
+                return (new WildcardPattern(rule.Sessions), DestinationRules.Parse(rule.Allow));
+            }
+            catch (FormatException e)
+            {
+                throw new InvalidOperationException($"DestinationPolicy rule #{i + 1}: {e.Message}", e);
+            }
         }).ToList();
     }
 
@@ -30,16 +38,22 @@ public sealed class DestinationPolicy
     {
         reason = string.Empty;
         var applied = false;
+        var hasAddressRules = false;
         var allowed = new List<string>();
-        foreach (var (sessions, text, allow) in _rules)
+        TargetHost? host = null;
+        var port = 0;
+        var error = "it is not host:port";
+        var parsed = TargetAddress.TryParse(target, out var hostText, out port) && TargetHost.TryParse(hostText, out host, out error);
+        foreach (var (sessions, allow) in _rules)
         {
             if (!sessions.IsMatch(sessionId))
             {
                 continue;
             }
             applied = true;
-            allowed.AddRange(text);
-            if (TargetAddress.TrySplit(target, out var host, out var portText) && int.TryParse(portText, out var port) && allow.Any(p => p.Matches(host, port)))
+            hasAddressRules |= allow.HasAddressRules;
+            allowed.AddRange(allow.Patterns);
+            if (parsed && allow.Allows(host!, port))
             {
                 return true;
             }
@@ -48,50 +62,10 @@ public sealed class DestinationPolicy
         {
             return true;
         }
-        reason = $"session '{sessionId}': {target} is not allowed by the server's destination policy (allowed: {(allowed.Count == 0 ? "nothing" : string.Join(", ", allowed))})";
+        var why = !parsed
+            ? $" ({error})"
+            : !host!.IsAddress && hasAddressRules ? " (a name never matches an address rule here: names are resolved only by the agent)" : string.Empty;
+        reason = $"session '{sessionId}': {target} is not allowed by the server's destination policy{why} (allowed: {(allowed.Count == 0 ? "nothing" : string.Join(", ", allowed))})";
         return false;
-    }
-
-    private static Regex Glob(string pattern) =>
-        new("^" + Regex.Escape(pattern).Replace("\\*", ".*") + "$", RegexOptions.CultureInvariant);
-}
-
-/// <summary>One <c>host:port</c> pattern (see <see cref="DestinationPolicy"/>).</summary>
-public sealed record TargetPattern(Regex Host, int MinPort, int MaxPort)
-{
-    public bool Matches(string host, int port) => port >= MinPort && port <= MaxPort && Host.IsMatch(host.ToLowerInvariant());
-
-    /// <summary>Parses a pattern; throws <see cref="InvalidOperationException"/> naming it when it is malformed (a configuration error).</summary>
-    public static TargetPattern Parse(string pattern, string where)
-    {
-        if (pattern == "*")
-        {
-            return new TargetPattern(new Regex("^.*$", RegexOptions.CultureInvariant), 1, 65535);
-        }
-        if (!TargetAddress.TrySplit(pattern, out var host, out var portText))
-        {
-            throw new InvalidOperationException($"{where}: pattern '{pattern}' must be host:port (port may be *, N or N-M)");
-        }
-        int min, max;
-        var dash = portText.IndexOf('-');
-        if (portText == "*")
-        {
-            (min, max) = (1, 65535);
-        }
-        else if (dash < 0 && int.TryParse(portText, out var single) && single is >= 1 and <= 65535)
-        {
-            (min, max) = (single, single);
-        }
-        else if (dash > 0 && int.TryParse(portText[..dash], out var lo) && int.TryParse(portText[(dash + 1)..], out var hi) && lo is >= 1 and <= 65535 && hi >= lo && hi <= 65535)
-        {
-            (min, max) = (lo, hi);
-        }
-        else
-        {
-            throw new InvalidOperationException($"{where}: pattern '{pattern}' has an invalid port '{portText}'");
-        }
-        // [^:]* keeps a wildcard inside one host (it cannot swallow the port separator of an IPv6 literal's brackets).
-        var regex = "^" + Regex.Escape(host.ToLowerInvariant()).Replace("\\*", "[^:]*") + "$";
-        return new TargetPattern(new Regex(regex, RegexOptions.CultureInvariant), min, max);
     }
 }

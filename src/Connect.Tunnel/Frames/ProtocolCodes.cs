@@ -51,6 +51,8 @@ public enum GoAwayCode : byte
     Kicked = 2,
     /// <summary>The sender is shutting down.</summary>
     Shutdown = 3,
+    /// <summary>The sender used its last stream id; open a fresh link (or node channel) for new streams.</summary>
+    StreamIdsExhausted = 4,
 }
 
 /// <summary>WebSocket close codes used by connect.v1 (RFC 6455 section 7.4).</summary>

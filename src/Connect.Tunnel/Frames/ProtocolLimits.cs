@@ -26,4 +26,10 @@ public static class ProtocolLimits
 
     /// <summary>PING and PONG carry exactly this many bytes.</summary>
     public const int PingPayloadSize = 8;
+
+    /// <summary>
+    /// The highest stream id (ids are u32 and only increase, +2 per OPEN). A side whose next id would pass it sends
+    /// GOAWAY(StreamIdsExhausted) with its last OPEN, so a link or node channel is replaced before ids wrap.
+    /// </summary>
+    public const uint LastStreamId = uint.MaxValue;
 }

@@ -31,4 +31,10 @@ public sealed record MuxOptions
     public int MaxQueuedControlFrames { get; init; } = 4096;
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Tests only: the first id this side opens (default 1 for the dialer, 2 otherwise; same parity required), so a
+    /// test can start near <see cref="Frames.ProtocolLimits.LastStreamId"/> instead of opening 2^31 streams.
+    /// </summary>
+    internal uint? FirstLocalStreamId { get; init; }
 }

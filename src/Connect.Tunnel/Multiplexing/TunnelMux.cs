@@ -49,6 +49,7 @@ public sealed class TunnelMux : IAsyncDisposable
     private long _bytesOut;
     private long _streamsOpened;
     private bool _goAwaySent;
+    private bool _idsExhausted;
     private bool _goAwayReceived;
     private LinkCloseInfo? _closeInfo;
     private int _started;
@@ -57,7 +58,11 @@ public sealed class TunnelMux : IAsyncDisposable
     {
         _transport = transport;
         Options = options;
-        _nextLocalId = options.IsDialer ? 1u : 2u;
+        _nextLocalId = options.FirstLocalStreamId ?? (options.IsDialer ? 1u : 2u);
+        if (_nextLocalId == 0 || (_nextLocalId % 2 == 1) != options.IsDialer)
+        {
+            throw new ArgumentException($"the first stream id {_nextLocalId} has the wrong parity (the dialer opens odd ids, the other side even)");
+        }
         _lastReceivedTicks = options.TimeProvider.GetTimestamp();
         // A block holds about MaxBatchSize of frames plus one more frame; a power of two fits the pool's buckets.
         _blockSize = (int)BitOperations.RoundUpToPowerOf2((uint)(options.MaxBatchSize + ProtocolLimits.HeaderSize + options.MaxDataChunk));
@@ -160,12 +165,24 @@ public sealed class TunnelMux : IAsyncDisposable
                 throw new StreamOpenException(OpenErrorCode.TooManyStreams, $"link already has {_streams.Count} streams open");
             }
             var id = _nextLocalId;
-            _nextLocalId += 2;
+            var isLastId = id > ProtocolLimits.LastStreamId - 2;
+            if (!isLastId)
+            {
+                _nextLocalId += 2; // never wraps: WasEverOpened compares against it
+            }
             stream = new MuxStream(this, id, target, locallyOpened: true);
             _streams.Add(id, stream);
             // Queued under the lock that took the id: the peer requires OPEN ids to increase, so
             // two concurrent opens must not put their OPEN frames on the wire out of order.
             Enqueue(priority: true, FrameCodec.EncodeOpen(id, target), ReadOnlySpan<byte>.Empty, isData: false, wake: false);
+            if (isLastId)
+            {
+                // That was the last id: the next would wrap, and a lower id is a protocol error (1002) at the peer.
+                // GOAWAY right behind this OPEN makes callers use a fresh link or channel; this one closes when
+                // its last stream ends (OnStreamClosed).
+                _goAwaySent = _idsExhausted = true;
+                Enqueue(priority: true, FrameCodec.EncodeGoAway(GoAwayCode.StreamIdsExhausted, "stream ids exhausted", []), ReadOnlySpan<byte>.Empty, isData: false, wake: false);
+            }
         }
         _writeSignal.Set(); // outside the lock: the write loop may run on this thread until its send is pending
         Interlocked.Increment(ref _streamsOpened);
@@ -452,7 +469,7 @@ public sealed class TunnelMux : IAsyncDisposable
 
     private bool IsRemoteId(uint id) => (id % 2 == 1) != Options.IsDialer;
 
-    private bool WasEverOpened(uint id) => IsRemoteId(id) ? id <= _highestRemoteId : id < _nextLocalId;
+    private bool WasEverOpened(uint id) => IsRemoteId(id) ? id <= _highestRemoteId : _idsExhausted || id < _nextLocalId;
 
     private FrameViolation? OnOpen(in Frame frame)
     {
@@ -505,13 +522,19 @@ public sealed class TunnelMux : IAsyncDisposable
     internal void OnStreamClosed(MuxStream stream)
     {
         bool removed;
+        bool retire;
         lock (_sync)
         {
             removed = _streams.Remove(stream.Id);
+            retire = removed && _idsExhausted && _streams.Count == 0;
         }
         if (removed)
         {
             StreamsChanged?.Invoke(this);
+        }
+        if (retire)
+        {
+            _ = CloseAsync(CloseCodes.GoingAway, "stream ids exhausted");
         }
     }
 
