@@ -74,7 +74,20 @@ public sealed partial class NodeLifecycle(
     /// <summary>Completes when a drain has finished (nothing left, or the deadline passed).</summary>
     public Task Drained => _drained.Task;
 
-    /// <summary>Tunnel URLs of the other Up members, suggested to agents in GOAWAY.</summary>
+    /// <summary>Members found draining when this node last asked (see <see cref="RefreshSuggestionsAsync"/>).</summary>
+    private volatile IReadOnlySet<Address> _knownDraining = new HashSet<Address>();
+
+    /// <summary>Members that said they are not draining when this node last asked; suggested first.</summary>
+    private volatile IReadOnlySet<Address> _knownReady = new HashSet<Address>();
+
+    /// <summary>How long a drain waits for the other members to say whether they drain too.</summary>
+    private static readonly TimeSpan PeerAskTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Tunnel URLs suggested to agents in GOAWAY: the other members that are Up, reachable and not known to be draining
+    /// (a blue/green switch drains every old node at once; suggesting another old node sends the agent to a node that
+    /// refuses it). Called synchronously by link actors, so it reads what the last refresh learnt.
+    /// </summary>
     public IReadOnlyList<string> SuggestedServers()
     {
         var system = services.GetService<ActorSystem>();
@@ -83,13 +96,52 @@ public sealed partial class NodeLifecycle(
             return [];
         }
         var cluster = Akka.Cluster.Cluster.Get(system);
+        var draining = _knownDraining;
+        var ready = _knownReady;
+        var unreachable = cluster.State.Unreachable;
         return cluster.State.Members
-            .Where(m => m.Status == MemberStatus.Up && !m.Address.Equals(cluster.SelfAddress))
+            .Where(m => m.Status == MemberStatus.Up && !m.Address.Equals(cluster.SelfAddress) && !draining.Contains(m.Address) && !unreachable.Contains(m))
+            .OrderBy(m => ready.Contains(m.Address) ? 0 : 1)
             .SelectMany(m => m.Roles)
             .Where(r => r.StartsWith(TunnelUrlRolePrefix, StringComparison.Ordinal))
             .Select(FromTunnelUrlRole)
             .OfType<string>()
             .ToList();
+    }
+
+    /// <summary>
+    /// Asks every other Up member whether it drains (the same <see cref="GetNodeInfo"/> the admin API's cluster view
+    /// uses) and remembers the answers: <see cref="SuggestedServers"/> leaves out the draining ones and names the ones
+    /// that said they are not draining first; one that did not answer in time (a busy node) comes last, not never,
+    /// because an empty suggestion list would send every agent back to its configured servers.
+    /// Each node marks itself draining before it asks, so of two nodes draining at once at least the later one learns
+    /// of the earlier; an agent sent to a node that began draining a moment later gets 503 there and tries its next
+    /// suggestion.
+    /// </summary>
+    public async Task RefreshSuggestionsAsync(CancellationToken cancellationToken)
+    {
+        var system = services.GetService<ActorSystem>();
+        if (system is null)
+        {
+            return;
+        }
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        var peers = cluster.State.Members.Where(m => m.Status == MemberStatus.Up && !m.Address.Equals(cluster.SelfAddress)).ToList();
+        var answers = await Task.WhenAll(peers.Select(async member =>
+        {
+            try
+            {
+                var info = await system.ActorSelection(member.Address + Connect.Host.Admin.NodeInfoActor.Path)
+                    .Ask<NodeInfo>(GetNodeInfo.Instance, PeerAskTimeout, cancellationToken).ConfigureAwait(false);
+                return (member.Address, Draining: (bool?)info.Draining);
+            }
+            catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or OperationCanceledException or ActorNotFoundException)
+            {
+                return (member.Address, Draining: (bool?)null);
+            }
+        })).ConfigureAwait(false);
+        _knownDraining = answers.Where(a => a.Draining == true).Select(a => a.Address).ToHashSet();
+        _knownReady = answers.Where(a => a.Draining == false).Select(a => a.Address).ToHashSet();
     }
 
     /// <summary>Drains the node; safe to call more than once (later calls wait for the first).</summary>
@@ -115,6 +167,13 @@ public sealed partial class NodeLifecycle(
         var drain = settings.Value.Drain;
         var started = time.GetTimestamp();
         proxy.StartDraining();
+        try
+        {
+            await RefreshSuggestionsAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
         var held = links.All;
         var suggested = SuggestedServers();
         Log.DrainStarted(logger, reason, held.Count, links.ActiveStreams, proxy.InFlight, drain.Deadline.TotalSeconds, string.Join(", ", suggested));
