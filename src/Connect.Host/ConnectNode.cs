@@ -20,6 +20,9 @@ namespace Connect.Host;
 /// <summary>Builds a Connect node: configuration, services, listeners and endpoints. Program.cs and the tests both use it.</summary>
 public static class ConnectNode
 {
+    /// <summary>How long a grant keeps its link in the node's grant cache (refreshed by every grant naming it).</summary>
+    private static readonly TimeSpan GrantCacheExpiry = TimeSpan.FromSeconds(30);
+
     /// <summary>Short command-line switches for the settings a user changes most.</summary>
     internal static readonly Dictionary<string, string> SwitchMappings = new()
     {
@@ -75,7 +78,9 @@ public static class ConnectNode
             Cluster.Get(sp.GetRequiredService<ActorSystem>()).SelfAddress.ToString(),
             sp.GetService<IRemoteStreamOpener>(),
             settings.Sessions.HoldTimeout + TimeSpan.FromSeconds(10),
-            sp.GetRequiredService<ILogger<StreamBroker>>()));
+            sp.GetRequiredService<ILogger<StreamBroker>>(),
+            new GrantCache(sp.GetRequiredService<TimeProvider>(), GrantCacheExpiry),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ITunnelConnector, TunnelConnector>();
         services.AddSingleton<ProxyMetrics>();
         services.AddSingleton<ProxyDrain>();

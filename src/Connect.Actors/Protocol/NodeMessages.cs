@@ -17,6 +17,17 @@ public sealed record DrainNode(string Reason) : IConnectMessage;
 /// <summary>The reply to <see cref="DrainNode"/>: the drain runs; <paramref name="AlreadyDraining"/> when an earlier drain was still running.</summary>
 public sealed record DrainStarted(string Address, bool AlreadyDraining, int Links, int Streams) : IConnectMessage;
 
+/// <summary>
+/// Command: leave the cluster the graceful way, run by the node itself: its coordinated shutdown drains the node
+/// while it is still Up (so its region can still hand off and re-register), then hands its entities off, then
+/// leaves. A <c>Cluster.Leave</c> issued from another node would make it Exiting first. Answered at once with
+/// <see cref="LeaveStarted"/>.
+/// </summary>
+public sealed record LeaveNode(string Reason) : IConnectMessage;
+
+/// <summary>The reply to <see cref="LeaveNode"/>: the node's coordinated shutdown runs; <paramref name="AlreadyLeaving"/> when it already did.</summary>
+public sealed record LeaveStarted(string Address, bool AlreadyLeaving, int Links, int Streams) : IConnectMessage;
+
 /// <summary>One open stream on a link, as the link's multiplexer sees it.</summary>
 public sealed record StreamInfo(uint StreamId, string Target, DateTimeOffset OpenedAt, long BytesRead, long BytesWritten);
 

@@ -50,6 +50,8 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
         ["node-info"] = typeof(NodeInfo),
         ["drain-node"] = typeof(DrainNode),
         ["drain-started"] = typeof(DrainStarted),
+        ["leave-node"] = typeof(LeaveNode),
+        ["leave-started"] = typeof(LeaveStarted),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, string> Manifests = Types.ToFrozenDictionary(p => p.Value, p => p.Key);

@@ -41,19 +41,49 @@ public interface IRemoteStreamOpener
 /// then opens it there, in-process when the link is on this node or over the node channel otherwise.
 /// A link that turns out to be going away or gone is excluded and the entity is asked again, so requests
 /// that race a drain or a reconnect still succeed.
+/// <para>
+/// With a <see cref="GrantCache"/>, an unreachable entity costs latency, not a failure: a stream whose session has
+/// a healthy link on this node (learnt from an earlier grant) opens there without asking the entity at all, and
+/// when the entity does not answer within <see cref="FallbackAfter"/> the newest cached healthy link (local or
+/// remote) is used. The entity hears of those streams from the link's load reports.
+/// </para>
 /// </summary>
-public sealed class StreamBroker(IActorRef region, LinkRegistry links, string node, IRemoteStreamOpener? remote, TimeSpan askTimeout, ILogger<StreamBroker> logger)
+public sealed class StreamBroker(IActorRef region, LinkRegistry links, string node, IRemoteStreamOpener? remote, TimeSpan askTimeout, ILogger<StreamBroker> logger, GrantCache? cache = null, TimeProvider? time = null)
 {
     private const int MaxAttempts = 8;
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>How long to wait for the entity before using a cached healthy link instead (only with a <see cref="GrantCache"/>).</summary>
+    public TimeSpan FallbackAfter { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Asks of the entity this broker has sent (first copies only), for tests and the measurement in docs/ARCHITECTURE.md.</summary>
+    public long EntityAsks => Interlocked.Read(ref _entityAsks);
+
+    private long _entityAsks;
 
     public async Task<MuxStream> OpenAsync(string sessionId, string target, CancellationToken cancellationToken)
     {
         var exclude = ImmutableHashSet<string>.Empty;
+        if (cache is not null)
+        {
+            var (stream, tried) = await TryCachedLocalLinkAsync(sessionId, target, cancellationToken).ConfigureAwait(false);
+            if (stream is not null)
+            {
+                return stream;
+            }
+            exclude = tried;
+        }
         for (var attempt = 1; ; attempt++)
         {
             // One id per attempt, the same on every copy AskEntityAsync re-sends: the entity holds, counts and grants it once.
             var request = new OpenStream(sessionId, target, node, exclude, Guid.NewGuid().ToString("N"));
             var reply = await AskEntityAsync(request, cancellationToken).ConfigureAwait(false);
+            var fromCache = reply is CachedGrant;
+            if (reply is CachedGrant cached)
+            {
+                reply = cached.Grant;
+            }
 
             if (reply is StreamRefused refused)
             {
@@ -62,6 +92,10 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
             if (reply is not StreamGranted granted)
             {
                 throw new InvalidOperationException($"unexpected reply {reply.GetType().Name} to OpenStream");
+            }
+            if (!fromCache)
+            {
+                cache?.Remember(granted);
             }
 
             try
@@ -72,6 +106,14 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
             {
                 // The link started draining or filled up between the grant and the OPEN: ask for another.
                 logger.LogDebug("session {SessionId}: link {LinkId} could not take a stream ({Code}); asking again", sessionId, granted.LinkId, e.Code);
+                cache?.Forget(sessionId, granted.LinkId);
+                exclude = exclude.Add(granted.LinkId);
+            }
+            catch (Exception e) when (fromCache && e is not StreamOpenException && attempt < MaxAttempts && !cancellationToken.IsCancellationRequested)
+            {
+                // A cached remote link whose node is gone (channel refused or reset): forget it, try the next.
+                logger.LogDebug(e, "session {SessionId}: cached link {LinkId} on {LinkNode} failed; trying another", sessionId, granted.LinkId, granted.LinkNode);
+                cache?.Forget(sessionId, granted.LinkId);
                 exclude = exclude.Add(granted.LinkId);
             }
             catch (StreamOpenException e)
@@ -80,6 +122,7 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
             }
             catch (LinkGoneException)
             {
+                cache?.Forget(sessionId, granted.LinkId);
                 if (attempt >= MaxAttempts)
                 {
                     // Never let the private marker escape: the edge only turns StreamBrokerException into an answer.
@@ -92,29 +135,50 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
 
     private sealed class LinkGoneException : Exception;
 
+    /// <summary>A grant taken from the <see cref="GrantCache"/> because the entity did not answer in time.</summary>
+    private sealed record CachedGrant(StreamGranted Grant);
+
     /// <summary>
     /// Asks the entity, and asks again every <see cref="ResendInterval"/> until <c>askTimeout</c>: a request sent
     /// while its shard's node is crashing is lost until the node is downed and the shard re-allocated, and a
     /// re-sent one then reaches the new entity. The first answer wins; the others are dropped. Every copy carries
-    /// the request's id, so an entity that got several copies treats them as one request.
+    /// the request's id, so an entity that got several copies treats them as one request. With a cache, after
+    /// <see cref="FallbackAfter"/> without an answer the newest cached healthy link is used instead.
     /// </summary>
     private async Task<object> AskEntityAsync(OpenStream request, CancellationToken cancellationToken)
     {
-        var started = Environment.TickCount64;
+        Interlocked.Increment(ref _entityAsks);
+        var started = _time.GetTimestamp();
         var outstanding = new List<Task<object>>();
+        var nextResend = TimeSpan.Zero;
+        var fallbackPending = cache is not null;
         while (true)
         {
-            var remaining = askTimeout - TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
-            if (remaining > TimeSpan.Zero)
+            var elapsed = _time.GetElapsedTime(started);
+            var remaining = askTimeout - elapsed;
+            if (elapsed >= nextResend && remaining > TimeSpan.Zero)
             {
                 outstanding.Add(region.Ask<object>(request, remaining, cancellationToken));
+                nextResend = elapsed + ResendInterval;
+            }
+            if (fallbackPending && elapsed >= FallbackAfter)
+            {
+                fallbackPending = false;
+                var cached = FallbackLink(request);
+                if (cached is not null)
+                {
+                    logger.LogInformation("session {SessionId}: the entity did not answer within {FallbackSeconds} s; using cached healthy link {LinkId} on {LinkNode}", request.SessionId, FallbackAfter.TotalSeconds, cached.LinkId, cached.LinkNode);
+                    return new CachedGrant(cached);
+                }
             }
             if (outstanding.Count == 0)
             {
                 throw new StreamBrokerException(BrokerFailure.Timeout, $"session '{request.SessionId}' did not answer within {askTimeout.TotalSeconds:0} s");
             }
-            var resend = Task.Delay(remaining > ResendInterval ? ResendInterval : Timeout.InfiniteTimeSpan, cancellationToken);
-            var done = await Task.WhenAny(outstanding.Append(resend)).ConfigureAwait(false);
+            var wakeAt = fallbackPending && FallbackAfter < nextResend ? FallbackAfter : nextResend;
+            var wait = remaining > TimeSpan.Zero ? Max(wakeAt - elapsed, TimeSpan.Zero) : Timeout.InfiniteTimeSpan;
+            var timer = Task.Delay(wait, _time, cancellationToken);
+            var done = await Task.WhenAny(outstanding.Append(timer)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             if (done is Task<object> { IsCompletedSuccessfully: true } answered)
             {
@@ -122,6 +186,46 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
             }
             outstanding.RemoveAll(t => t.IsCompleted);
         }
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    /// <summary>The newest cached link that is still healthy as far as this node can tell (a local one must be registered and not going away).</summary>
+    private StreamGranted? FallbackLink(OpenStream request) =>
+        cache!.Healthy(request.SessionId, request.ExcludeLinks)
+            .FirstOrDefault(g => g.LinkNode != node || (links.TryGet(g.LinkId, out var link) && !link.Mux.IsGoingAway));
+
+    /// <summary>
+    /// A stream on a link of the session on this node, known from an earlier grant: no ask, no remoting. Returns the
+    /// links it found unusable (forgotten, and excluded from the ask that follows).
+    /// </summary>
+    private async Task<(MuxStream? Stream, ImmutableHashSet<string> Tried)> TryCachedLocalLinkAsync(string sessionId, string target, CancellationToken cancellationToken)
+    {
+        var tried = ImmutableHashSet<string>.Empty;
+        foreach (var grant in cache!.Healthy(sessionId, tried).Where(g => g.LinkNode == node))
+        {
+            if (!links.TryGet(grant.LinkId, out var link) || link.Mux.IsGoingAway)
+            {
+                cache.Forget(sessionId, grant.LinkId);
+                tried = tried.Add(grant.LinkId);
+                continue;
+            }
+            try
+            {
+                return (await link.Mux.OpenStreamAsync(target, cancellationToken).ConfigureAwait(false), tried);
+            }
+            catch (StreamOpenException e) when (e.Code is OpenErrorCode.GoingAway or OpenErrorCode.TooManyStreams)
+            {
+                cache.Forget(sessionId, grant.LinkId);
+                tried = tried.Add(grant.LinkId);
+            }
+            catch (StreamOpenException e)
+            {
+                // The agent answered (allow-list, target refused...): the link is healthy, the answer is final.
+                throw new StreamBrokerException(BrokerFailure.AgentRefused, e.Reason, e.Code);
+            }
+        }
+        return (null, tried);
     }
 
     /// <summary>How long to wait for the entity before asking again (see <see cref="AskEntityAsync"/>).</summary>

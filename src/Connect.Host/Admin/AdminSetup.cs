@@ -138,7 +138,7 @@ public static class AdminSetup
                 statusCode: StatusCodes.Status202Accepted);
         });
 
-        v1.MapPost("/nodes/leave", (string? address, ClusterView view) =>
+        v1.MapPost("/nodes/leave", async (string? address, ClusterView view, CancellationToken ct) =>
         {
             if (string.IsNullOrWhiteSpace(address))
             {
@@ -149,8 +149,19 @@ public static class AdminSetup
             {
                 return UnknownMember(address);
             }
-            view.Leave(member.Address);
-            return Results.Json(new ActionResult("leave", member.Address.ToString(), "leave requested; the member drains its links as it shuts down"), statusCode: StatusCodes.Status202Accepted);
+            // The member leaves by itself so it drains while still Up; a Cluster.Leave from here would make it
+            // Exiting at once (its region could no longer register, the coordinator would move mid-drain).
+            var started = await view.AskToLeaveAsync(member.Address, ct);
+            if (started is null)
+            {
+                view.Leave(member.Address);
+                return Results.Json(new ActionResult("leave", member.Address.ToString(), "the member did not answer; leave issued through the cluster (it drains as it shuts down)"), statusCode: StatusCodes.Status202Accepted);
+            }
+            return Results.Json(
+                new ActionResult("leave", started.Address, started.AlreadyLeaving
+                    ? "already shutting down"
+                    : $"leave started: the member drains while Up ({started.Links} links, {started.Streams} streams), hands its sessions off, then leaves"),
+                statusCode: StatusCodes.Status202Accepted);
         });
 
         v1.MapPost("/nodes/down", (string? address, ClusterView view) =>

@@ -183,6 +183,23 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<SessionRegion
 
     public void Leave(Address address) => Cluster.Leave(address);
 
+    /// <summary>
+    /// Asks the member itself to leave (<see cref="LeaveNode"/>): it drains while Up, then leaves. Null when it did not
+    /// answer (a build without <see cref="LeaveNode"/>, or unreachable); the caller then falls back to <see cref="Leave"/>.
+    /// </summary>
+    public async Task<LeaveStarted?> AskToLeaveAsync(Address address, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await system.ActorSelection(address + NodeInfoActor.Path)
+                .Ask<LeaveStarted>(new LeaveNode("leave requested through the admin API"), Timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            return null;
+        }
+    }
+
     public void Down(Address address) => Cluster.Down(address);
 
     public IReadOnlyList<Address> DownUnreachable()

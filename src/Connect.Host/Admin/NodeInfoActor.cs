@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
+using Akka.Event;
 using Connect.Actors.Links;
 using Connect.Actors.Protocol;
 using Connect.Host.Tunnels;
@@ -52,6 +53,19 @@ public sealed class NodeInfoActor : ReceiveActor
                 _ = lifecycle.DrainAsync(drain.Reason, CancellationToken.None);
             }
             Sender.Tell(new DrainStarted(address, already, count, streams));
+        });
+        Receive<LeaveNode>(leave =>
+        {
+            // The node runs its own coordinated shutdown: the drain (a task in service-requests-done) and the
+            // region's hand-off happen while this member is still Up; the cluster-leave phase comes after them.
+            var shutdown = CoordinatedShutdown.Get(Context.System);
+            var already = shutdown.ShutdownReason is not null;
+            Sender.Tell(new LeaveStarted(address, already, links.Count, links.ActiveStreams));
+            if (!already)
+            {
+                Context.GetLogger().Info("leave requested ({0}): draining while Up, then leaving the cluster", leave.Reason);
+                _ = shutdown.Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+            }
         });
     }
 

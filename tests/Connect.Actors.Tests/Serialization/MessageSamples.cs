@@ -45,6 +45,8 @@ internal static class MessageSamples
                 EntitiesError: "region did not answer",
                 ProxyInFlight: 3),
             nameof(DrainNode) => new DrainNode("deploy"),
+            nameof(LeaveNode) => new LeaveNode("rolling deploy"),
+            nameof(LeaveStarted) => new LeaveStarted("akka.tcp://connect@10.0.0.1:4053", AlreadyLeaving: true, Links: 3, Streams: 7),
             nameof(DrainStarted) => new DrainStarted("akka.tcp://connect@10.0.0.1:4053", AlreadyDraining: true, Links: 2, Streams: 5),
             _ => null,
         };

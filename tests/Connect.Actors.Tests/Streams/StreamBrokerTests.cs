@@ -5,6 +5,7 @@ using Connect.Actors.Protocol;
 using Connect.Actors.Streams;
 using Connect.Actors.Tests.Support;
 using Connect.Tunnel.Frames;
+using Connect.Tunnel.Multiplexing;
 using Connect.Tunnel.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
@@ -219,5 +220,130 @@ public sealed class StreamBrokerTests(ITestOutputHelper output) : ActorTestBase(
         var failure = await Assert.ThrowsAsync<StreamBrokerException>(() => opening.WaitAsync(Bound));
         Assert.Equal(BrokerFailure.AgentRefused, failure.Failure);
         Assert.Equal(OpenErrorCode.ConnectionRefused, failure.OpenError);
+    }
+
+    private StreamBroker CachingBroker(IRemoteStreamOpener? remote = null, TimeSpan? fallbackAfter = null) =>
+        new(_region.Ref, _registry, Node, remote, TimeSpan.FromSeconds(10), NullLogger<StreamBroker>.Instance, new GrantCache(TimeProvider.System, TimeSpan.FromSeconds(30)))
+        {
+            ResendInterval = TimeSpan.FromSeconds(3),
+            FallbackAfter = fallbackAfter ?? TimeSpan.FromSeconds(1),
+        };
+
+    /// <summary>Opens streams on a multiplexer pair that stands for a link on another node.</summary>
+    private sealed class FakeRemote(MuxPair pair) : IRemoteStreamOpener
+    {
+        public int Opens;
+
+        public Task<MuxStream> OpenAsync(string dataEndpoint, string linkId, string target, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Opens);
+            return pair.Server.OpenStreamAsync(target, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task Streams_on_a_local_link_known_from_a_grant_open_without_asking_the_entity()
+    {
+        const int Streams = 20;
+        var pair = await AddLinkAsync("L1");
+        var broker = CachingBroker();
+
+        var first = broker.OpenAsync(Session, "echo:7", CancellationToken.None);
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        _region.Reply(Grant("L1"));
+        var opened = new List<MuxStream> { await first.WaitAsync(Bound) };
+        for (var i = 1; i < Streams; i++)
+        {
+            opened.Add(await broker.OpenAsync(Session, "echo:7", CancellationToken.None).WaitAsync(Bound));
+        }
+
+        // One ask for 20 streams (a broker without the cache asks 20 times: the next test's baseline).
+        Assert.Equal(1, broker.EntityAsks);
+        await _region.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(200));
+        Assert.All(opened, s => Assert.Same(pair.Server, s.Mux));
+        Assert.Equal(Streams, pair.Server.ActiveStreams);
+        foreach (var stream in opened)
+        {
+            await stream.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Without_the_cache_every_stream_asks_the_entity()
+    {
+        const int Streams = 20;
+        await AddLinkAsync("L1");
+        var broker = Broker();
+        for (var i = 0; i < Streams; i++)
+        {
+            var opening = broker.OpenAsync(Session, "echo:7", CancellationToken.None);
+            await _region.ExpectMsgAsync<OpenStream>(Bound);
+            _region.Reply(Grant("L1"));
+            await (await opening.WaitAsync(Bound)).DisposeAsync();
+        }
+
+        Assert.Equal(Streams, broker.EntityAsks);
+    }
+
+    [Fact]
+    public async Task Entity_that_does_not_answer_costs_latency_not_a_failure_when_a_healthy_link_is_cached()
+    {
+        var elsewhere = await MuxPair.StartAsync(TransportKind.WebSocket);
+        _pairs.Add(elsewhere);
+        var remote = new FakeRemote(elsewhere);
+        var broker = CachingBroker(remote, fallbackAfter: TimeSpan.FromMilliseconds(300));
+        var remoteGrant = new StreamGranted(Session, "R1", ActorRefs.Nobody, "akka.tcp://connect@127.0.0.1:4054", "127.0.0.1:7001");
+
+        var first = broker.OpenAsync(Session, "echo:7", CancellationToken.None);
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        _region.Reply(remoteGrant);
+        await (await first.WaitAsync(Bound)).DisposeAsync();
+
+        // The entity's node freezes: nobody answers. The request still gets its stream, on the cached link.
+        var second = broker.OpenAsync(Session, "echo:7", CancellationToken.None);
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        await using var stream = await second.WaitAsync(Bound);
+
+        Assert.Same(elsewhere.Server, stream.Mux);
+        Assert.Equal(2, remote.Opens);
+        await stream.WriteAsync("hello"u8.ToArray());
+        var buffer = new byte[5];
+        await stream.ReadExactlyAsync(buffer).AsTask().WaitAsync(Bound);
+        Assert.Equal("hello"u8.ToArray(), buffer);
+    }
+
+    [Fact]
+    public async Task Cached_local_link_that_went_away_is_forgotten_and_the_entity_asked()
+    {
+        var leaving = await AddLinkAsync("leaving");
+        var staying = await AddLinkAsync("staying");
+        var broker = CachingBroker();
+        var first = broker.OpenAsync(Session, "echo:7", CancellationToken.None);
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        _region.Reply(Grant("leaving"));
+        await (await first.WaitAsync(Bound)).DisposeAsync();
+
+        Assert.True(leaving.Server.GoAway(GoAwayCode.Draining, "node draining", []));
+        var second = broker.OpenAsync(Session, "echo:7", CancellationToken.None);
+
+        var ask = await _region.ExpectMsgAsync<OpenStream>(Bound);
+        Assert.Equal(["leaving"], ask.ExcludeLinks);
+        _region.Reply(Grant("staying"));
+        await using var stream = await second.WaitAsync(Bound);
+        Assert.Same(staying.Server, stream.Mux);
+    }
+
+    [Fact]
+    public async Task Entity_that_does_not_answer_and_no_cached_link_is_still_a_timeout()
+    {
+        var broker = new StreamBroker(_region.Ref, _registry, Node, null, TimeSpan.FromMilliseconds(800), NullLogger<StreamBroker>.Instance, new GrantCache(TimeProvider.System, TimeSpan.FromSeconds(30)))
+        {
+            ResendInterval = TimeSpan.FromMilliseconds(300),
+            FallbackAfter = TimeSpan.FromMilliseconds(200),
+        };
+
+        var failure = await Assert.ThrowsAsync<StreamBrokerException>(() => broker.OpenAsync(Session, "echo:7", CancellationToken.None).WaitAsync(Bound));
+
+        Assert.Equal(BrokerFailure.Timeout, failure.Failure);
     }
 }
