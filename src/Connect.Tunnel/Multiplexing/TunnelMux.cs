@@ -48,6 +48,7 @@ public sealed class TunnelMux : IAsyncDisposable
     private long _bytesIn;
     private long _bytesOut;
     private long _streamsOpened;
+    private long _resetsReceived;
     private bool _goAwaySent;
     private bool _goAwayReceived;
     private LinkCloseInfo? _closeInfo;
@@ -81,6 +82,9 @@ public sealed class TunnelMux : IAsyncDisposable
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
     public long BytesIn => Interlocked.Read(ref _bytesIn);
+
+    /// <summary>RST frames the peer sent (a stream that ended normally, FIN both ways, sends none).</summary>
+    public long ResetsReceived => Interlocked.Read(ref _resetsReceived);
 
     public long BytesOut => Interlocked.Read(ref _bytesOut);
 
@@ -443,6 +447,7 @@ public sealed class TunnelMux : IAsyncDisposable
                 return null;
             case FrameType.Rst:
                 var (rstCode, rstReason) = FrameCodec.ReadCodeAndReason(frame.Payload.Span);
+                Interlocked.Increment(ref _resetsReceived);
                 stream.OnReset(Enum.IsDefined((ResetCode)rstCode) ? (ResetCode)rstCode : ResetCode.Internal, rstReason, byPeer: true);
                 return null;
             default:
