@@ -13,19 +13,34 @@ namespace Connect.Proxy.Forwarding;
 /// answer <c>200 Connection Established</c>, then splice raw bytes both ways until both sides finish.
 /// Failures before the 200 are answered with a status that says why; after it, the connection is aborted.
 /// </summary>
-public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, LimitMetrics limits, TimeProvider time, ILogger<ConnectTunneler> logger)
+public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, LimitMetrics limits, AccessLog accessLog, TimeProvider time, ILogger<ConnectTunneler> logger)
 {
     /// <summary>Returns true when the connection may carry another request (the CONNECT was answered with an error).</summary>
     public async Task<bool> HandleAsync(IDuplexPipe transport, Action abort, ConnectRequest request, string remote, CancellationToken cancellationToken)
+    {
+        // One access-log line per tunnel, however it ends.
+        var access = accessLog.Begin("CONNECT", request.Authority);
+        try
+        {
+            return await HandleCoreAsync(transport, abort, request, access, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            accessLog.Complete(access);
+        }
+    }
+
+    private async Task<bool> HandleCoreAsync(IDuplexPipe transport, Action abort, ConnectRequest request, AccessLog.Pending access, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         metrics.Started();
         var verdict = gate.Authorize(request.ProxyAuthorization);
         if (verdict.Error != ProxyError.None)
         {
-            return await FailAsync(transport, verdict.SessionId ?? "-", request.Authority, verdict.Error, verdict.Reason, started).ConfigureAwait(false);
+            return await FailAsync(transport, verdict.SessionId ?? "-", request.Authority, verdict.Error, verdict.Reason, started, access).ConfigureAwait(false);
         }
         var session = verdict.SessionId!;
+        access.Session = session;
         using var tracked = drain.Track(session, $"CONNECT {request.Authority}", abort);
 
         Tunnel.Multiplexing.MuxStream stream;
@@ -35,10 +50,11 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
         }
         catch (TunnelConnectException e)
         {
-            return await FailAsync(transport, session, request.Authority, e.Error, e.Message, started).ConfigureAwait(false);
+            return await FailAsync(transport, session, request.Authority, e.Error, e.Message, started, access).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
+            access.Error = ProxyError.ClientAborted;
             metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
             abort();
             return false;
@@ -53,9 +69,12 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
         {
             stream.Reset(Tunnel.Frames.ResetCode.Cancel, "proxy client went away");
+            access.Error = ProxyError.ClientAborted;
             metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
             return false;
         }
+        access.Status = 200;
+        access.Detail = $"stream {streamId}";
         // Idle stream timeout: a tunnel with no byte either way for StreamIdleTimeout is reset (RST IdleTimeout tells the
         // agent to drop its target connection) and the client connection is aborted, so neither end holds it forever.
         var idleTimeout = options.Value.StreamIdleTimeout;
@@ -70,10 +89,12 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
             result = await Splice.RunAsync(guard.Watch(new PipeEnd(transport, abort)), guard.Watch(new MuxStreamEnd(stream)), cancellationToken).ConfigureAwait(false);
         }
         metrics.Bytes(result.BytesAToB, result.BytesBToA);
+        (access.BytesUp, access.BytesDown) = (result.BytesAToB, result.BytesBToA);
         if (guard.Expired)
         {
             limits.Hit(Limits.StreamIdle);
             ProxyLog.TunnelIdle(logger, session, request.Authority, streamId, idleTimeout.TotalSeconds);
+            access.Error = ProxyError.IdleTimeout;
             metrics.Finished("connect", ProxyError.IdleTimeout, Stopwatch.GetElapsedTime(started));
         }
         else if (result.Clean)
@@ -84,14 +105,16 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
         else
         {
             ProxyLog.TunnelAborted(logger, session, request.Authority, streamId, result.Error ?? "unknown");
+            (access.Error, access.Detail) = (ProxyError.UpstreamFailed, $"stream {streamId}: {result.Error}");
             metrics.Finished("connect", ProxyError.UpstreamFailed, Stopwatch.GetElapsedTime(started));
         }
         return false;
     }
 
-    private async Task<bool> FailAsync(IDuplexPipe transport, string session, string target, ProxyError error, string reason, long started)
+    private async Task<bool> FailAsync(IDuplexPipe transport, string session, string target, ProxyError error, string reason, long started, AccessLog.Pending access)
     {
         var status = ProxyErrors.StatusOf(error);
+        (access.Session, access.Status, access.Error, access.Detail) = (session, (int)status, error, reason);
         ProxyLog.RequestFailed(logger, session, "CONNECT", target, (int)status, error, reason);
         metrics.Finished("connect", error, Stopwatch.GetElapsedTime(started));
         try
