@@ -190,14 +190,14 @@ public sealed class ConnectCtl(HttpMessageHandler? handler = null, Func<string, 
         var maxEvents = new Option<int>("--max-events") { Description = "Stop after this many changes (0: until Ctrl+C)" };
         var cluster = new Command("cluster", "Cluster membership: show, status, leader, tail, leave, down, down-unreachable")
         {
-            Leaf("show", "Every member: status, reachability, links, streams, entities, draining, ready to terminate", async (p, c, ct) =>
+            Leaf("show", "Every member: status, reachability, links, streams, entities, draining, safe to stop (drained: no link, no stream, no proxy request)", async (p, c, ct) =>
             {
                 var (nodes, raw) = await c.GetAsync<NodesView>("/v1/nodes", ct).ConfigureAwait(false);
                 if (Json(p))
                 {
                     return Print(output, raw);
                 }
-                Table.Write(output, ["ADDRESS", "STATUS", "REACHABLE", "FLAGS", "ROLES", "LINKS", "STREAMS", "ENTITIES", "DRAINING", "READY"],
+                Table.Write(output, ["ADDRESS", "STATUS", "REACHABLE", "FLAGS", "ROLES", "LINKS", "STREAMS", "ENTITIES", "DRAINING", "SAFE-TO-STOP"],
                     nodes.Nodes.Select(n => (IReadOnlyList<string>)
                     [
                         n.Address, n.Status, n.Reachable ? "yes" : "NO", Flags(n), n.Roles.Count == 0 ? "-" : string.Join(',', n.Roles),

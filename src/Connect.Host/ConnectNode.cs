@@ -83,6 +83,7 @@ public static class ConnectNode
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ITunnelConnector, TunnelConnector>();
         services.AddSingleton<ProxyMetrics>();
+        services.AddSingleton(sp => new AccessLog(settings.Proxy.AccessLog, sp.GetRequiredService<ILogger<AccessLog>>()));
         services.AddSingleton<ProxyDrain>();
         services.AddSingleton<LimitMetrics>();
         services.AddSingleton<ProxyGate>();
@@ -119,7 +120,7 @@ public static class ConnectNode
     }
 
     /// <summary>Fills in <see cref="NodeIdentity"/> once every listener is bound (StartedAsync runs after all hosted services started, Kestrel included).</summary>
-    private sealed class IdentityService(Listeners listeners, NodeChannelServer channels, NodeIdentity identity, ActorSystem system, IOptions<ConnectSettings> options) : IHostedLifecycleService
+    private sealed class IdentityService(Listeners listeners, NodeChannelServer channels, NodeIdentity identity, ActorSystem system, IOptions<ConnectSettings> options, AccessLog accessLog) : IHostedLifecycleService
     {
         public Task StartedAsync(CancellationToken cancellationToken)
         {
@@ -130,6 +131,7 @@ public static class ConnectNode
             identity.ProxyUrl = $"{(options.Value.Proxy.Certificate.IsConfigured ? "https" : "http")}://{host}:{listeners.ProxyPort}";
             identity.AdminUrl = $"http://{host}:{listeners.AdminPort}";
             identity.DataEndpoint = $"{host}:{channels.Port}";
+            accessLog.Node = identity.Address;
             return Task.CompletedTask;
         }
 

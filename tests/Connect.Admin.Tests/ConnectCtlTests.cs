@@ -20,15 +20,19 @@ public sealed class ConnectCtlTests(ClusterFixture cluster)
             return r;
         });
         var lines = table.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(["ADDRESS", "STATUS", "REACHABLE", "FLAGS", "ROLES", "LINKS", "STREAMS", "ENTITIES", "DRAINING", "READY"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["ADDRESS", "STATUS", "REACHABLE", "FLAGS", "ROLES", "LINKS", "STREAMS", "ENTITIES", "DRAINING", "SAFE-TO-STOP"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal(3, lines.Length);
         Assert.Contains(lines, l => l.StartsWith(cluster.Node2.Address + " ") && l.Contains("self"));
+        // Internal roles (the encoded tunnel URL, Akka's data-center role) are not shown: these nodes have no configured role.
+        Assert.DoesNotContain("tunnel-url-", table.Output);
+        Assert.DoesNotContain("dc-default", table.Output);
 
         var json = await AdminApi.CtlAsync(cluster.Node2, "cluster", "show", "--json");
         Assert.Equal(ExitCodes.Ok, json.ExitCode);
         using var document = JsonDocument.Parse(json.Output);
         Assert.Equal(2, document.RootElement.GetProperty("nodes").GetArrayLength());
         Assert.Equal(cluster.Node2.Address, document.RootElement.GetProperty("self").GetString());
+        Assert.All(document.RootElement.GetProperty("nodes").EnumerateArray(), n => Assert.Equal(0, n.GetProperty("roles").GetArrayLength()));
     }
 
     [Fact]

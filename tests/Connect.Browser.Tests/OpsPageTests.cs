@@ -77,7 +77,7 @@ public sealed class OpsPageTests(BrowserCluster cluster) : IClassFixture<Browser
         // The held page goes; the last stream ends, the old link closes: ready to terminate.
         await app.CloseAsync();
         await Expect(node1).ToHaveAttributeAsync("data-state", "ready", attribute);
-        await Expect(node1.Locator(".badge[data-role='state']")).ToHaveTextAsync("ready to terminate");
+        await Expect(node1.Locator(".badge[data-role='state']")).ToHaveTextAsync("safe to stop");
         await Expect(node1.Locator("li[data-session='farm-1']")).ToHaveCountAsync(0);
         await ops.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Path.GetDirectoryName(ScreenshotPath)!, "ops-page-after-drain.png"), FullPage = true });
     }

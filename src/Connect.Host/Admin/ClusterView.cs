@@ -6,6 +6,7 @@ using Akka.Hosting;
 using Connect.Actors.Protocol;
 using Connect.Actors.Sessions;
 using Connect.Host.Configuration;
+using Connect.Host.Tunnels;
 using Microsoft.Extensions.Options;
 
 namespace Connect.Host.Admin;
@@ -63,7 +64,7 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<SessionRegion
                 address,
                 address == self,
                 address == leader,
-                a.Member.Roles.Order(StringComparer.Ordinal).ToList(),
+                Addresses.OperatorRoles(a.Member.Roles),
                 a.Member.Status.ToString(),
                 a.Reachable,
                 info?.Links.Count,
@@ -247,4 +248,12 @@ public static class Addresses
         return string.Equals(full, given, StringComparison.OrdinalIgnoreCase)
             || full.EndsWith("@" + given, StringComparison.OrdinalIgnoreCase);
     }
+
+    /// <summary>
+    /// The roles an operator configured (Connect:Cluster:Roles). Internal roles are left out: the tunnel URL a node
+    /// advertises as an encoded role (tunnel-url-...) and Akka's data-center role (dc-default) mean nothing to a reader.
+    /// </summary>
+    public static List<string> OperatorRoles(IEnumerable<string> roles) =>
+        roles.Where(r => !r.StartsWith(NodeLifecycle.TunnelUrlRolePrefix, StringComparison.Ordinal) && !r.StartsWith("dc-", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal).ToList();
 }

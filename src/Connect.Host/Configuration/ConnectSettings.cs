@@ -77,6 +77,9 @@ public sealed class ProxyListenerSettings
 
     public ProxyOptions Options { get; set; } = new();
 
+    /// <summary>One structured log line per proxied request and CONNECT tunnel (event 2010, category Connect.Proxy.AccessLog).</summary>
+    public bool AccessLog { get; set; } = true;
+
     /// <summary>Serve the proxy over TLS (clients use an https:// proxy URL) with this certificate; empty: plain http://.</summary>
     public CertificateSettings Certificate { get; set; } = new();
 }

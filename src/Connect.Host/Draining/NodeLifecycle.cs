@@ -176,7 +176,7 @@ public sealed partial class NodeLifecycle(
         }
         var held = links.All;
         var suggested = SuggestedServers();
-        Log.DrainStarted(logger, reason, held.Count, links.ActiveStreams, proxy.InFlight, drain.Deadline.TotalSeconds, string.Join(", ", suggested));
+        Log.DrainStarted(logger, reason, held.Count, links.ActiveStreams, proxy.InFlight, drain.Deadline.TotalSeconds, suggested.Count == 0 ? "none (no other node to suggest; agents reconnect to their configured servers)" : string.Join(", ", suggested));
         foreach (var link in held)
         {
             link.Actor.Tell(new GoAwayLink(GoAwayCode.Draining, $"node draining: {reason}"));

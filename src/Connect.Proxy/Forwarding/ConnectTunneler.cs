@@ -15,7 +15,7 @@ namespace Connect.Proxy.Forwarding;
 /// ends: a client that sent its tunnel bytes right behind the CONNECT (as TLS clients do) must never have them read as
 /// its next request. After the 200, a failure aborts the connection.
 /// </summary>
-public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, LimitMetrics limits, TimeProvider time, ILogger<ConnectTunneler> logger)
+public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, LimitMetrics limits, AccessLog accessLog, TimeProvider time, ILogger<ConnectTunneler> logger)
 {
     /// <summary>How long a refused CONNECT's connection is read (and the bytes dropped) after the answer, so closing it does not reset the answer away.</summary>
     private static readonly TimeSpan LingerTime = TimeSpan.FromSeconds(2);
@@ -30,15 +30,30 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
     /// </summary>
     public async Task HandleAsync(IDuplexPipe transport, Action abort, ConnectRequest request, string remote, CancellationToken openCancellation, CancellationToken cancellationToken)
     {
+        // One access-log line per tunnel, however it ends.
+        var access = accessLog.Begin("CONNECT", request.Authority);
+        try
+        {
+            await HandleCoreAsync(transport, abort, request, access, openCancellation, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            accessLog.Complete(access);
+        }
+    }
+
+    private async Task HandleCoreAsync(IDuplexPipe transport, Action abort, ConnectRequest request, AccessLog.Pending access, CancellationToken openCancellation, CancellationToken cancellationToken)
+    {
         var started = Stopwatch.GetTimestamp();
         metrics.Started();
         var verdict = gate.Authorize(request.ProxyAuthorization);
         if (verdict.Error != ProxyError.None)
         {
-            await FailAsync(transport, verdict.SessionId ?? "-", request.Authority, verdict.Error, verdict.Reason, started).ConfigureAwait(false);
+            await FailAsync(transport, verdict.SessionId ?? "-", request.Authority, verdict.Error, verdict.Reason, started, access).ConfigureAwait(false);
             return;
         }
         var session = verdict.SessionId!;
+        access.Session = session;
         using var tracked = drain.Track(session, $"CONNECT {request.Authority}", abort);
 
         Tunnel.Multiplexing.MuxStream stream;
@@ -53,16 +68,17 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
             }
             catch (TunnelConnectException e)
             {
-                await FailAsync(transport, session, request.Authority, e.Error, e.Message, started).ConfigureAwait(false);
+                await FailAsync(transport, session, request.Authority, e.Error, e.Message, started, access).ConfigureAwait(false);
                 return;
             }
             catch (OperationCanceledException) when (deadline.IsCancellationRequested && !open.IsCancellationRequested)
             {
-                await FailAsync(transport, session, request.Authority, ProxyError.ClusterTimeout, $"no tunnel stream to {request.Authority} within {openTimeout.TotalSeconds:0.###} s", started).ConfigureAwait(false);
+                await FailAsync(transport, session, request.Authority, ProxyError.ClusterTimeout, $"no tunnel stream to {request.Authority} within {openTimeout.TotalSeconds:0.###} s", started, access).ConfigureAwait(false);
                 return;
             }
             catch (OperationCanceledException)
             {
+                access.Error = ProxyError.ClientAborted;
                 metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
                 abort();
                 return;
@@ -78,9 +94,12 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
         {
             stream.Reset(Tunnel.Frames.ResetCode.Cancel, "proxy client went away");
+            access.Error = ProxyError.ClientAborted;
             metrics.Finished("connect", ProxyError.ClientAborted, Stopwatch.GetElapsedTime(started));
             return;
         }
+        access.Status = 200;
+        access.Detail = $"stream {streamId}";
         // Idle stream timeout: a tunnel with no byte either way for StreamIdleTimeout is reset (RST IdleTimeout tells the
         // agent to drop its target connection) and the client connection is aborted, so neither end holds it forever.
         var idleTimeout = options.Value.StreamIdleTimeout;
@@ -95,10 +114,12 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
             result = await Splice.RunAsync(guard.Watch(new PipeEnd(transport, abort)), guard.Watch(new MuxStreamEnd(stream)), cancellationToken).ConfigureAwait(false);
         }
         metrics.Bytes(result.BytesAToB, result.BytesBToA);
+        (access.BytesUp, access.BytesDown) = (result.BytesAToB, result.BytesBToA);
         if (guard.Expired)
         {
             limits.Hit(Limits.StreamIdle);
             ProxyLog.TunnelIdle(logger, session, request.Authority, streamId, idleTimeout.TotalSeconds);
+            access.Error = ProxyError.IdleTimeout;
             metrics.Finished("connect", ProxyError.IdleTimeout, Stopwatch.GetElapsedTime(started));
         }
         else if (result.Clean)
@@ -109,13 +130,15 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
         else
         {
             ProxyLog.TunnelAborted(logger, session, request.Authority, streamId, result.Error ?? "unknown");
+            (access.Error, access.Detail) = (ProxyError.UpstreamFailed, $"stream {streamId}: {result.Error}");
             metrics.Finished("connect", ProxyError.UpstreamFailed, Stopwatch.GetElapsedTime(started));
         }
     }
 
-    private async Task FailAsync(IDuplexPipe transport, string session, string target, ProxyError error, string reason, long started)
+    private async Task FailAsync(IDuplexPipe transport, string session, string target, ProxyError error, string reason, long started, AccessLog.Pending access)
     {
         var status = ProxyErrors.StatusOf(error);
+        (access.Session, access.Status, access.Error, access.Detail) = (session, (int)status, error, reason);
         ProxyLog.RequestFailed(logger, session, "CONNECT", target, (int)status, error, reason);
         metrics.Finished("connect", error, Stopwatch.GetElapsedTime(started));
         try

@@ -18,7 +18,7 @@ namespace Connect.Proxy.Forwarding;
 /// the upstream client frame them), hop-by-hop headers are dropped (RFC 9110 section 7.6.1), Via is added.
 /// Only requests that arrived on the proxy listener are handled; others pass to the next middleware.
 /// </summary>
-public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate, UpstreamClients clients, ConnectTunneler tunneler, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, ILogger<ForwardProxyMiddleware> logger)
+public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate, UpstreamClients clients, ConnectTunneler tunneler, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, AccessLog accessLog, ILogger<ForwardProxyMiddleware> logger)
 {
     private const string ViaValue = "1.1 connect";
 
@@ -114,6 +114,7 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
         finally
         {
             metrics.Finished("absolute", error, Stopwatch.GetElapsedTime(started));
+            accessLog.Complete(AccessRecord(context, method, rawTarget, sessionForLog, error, started));
         }
     }
 
@@ -359,4 +360,15 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
         }
         return e.Message;
     }
+
+    /// <summary>The access-log record of a finished absolute-form request; bytes are the bodies' declared lengths (0 when chunked or absent).</summary>
+    private static AccessLog.Pending AccessRecord(HttpContext context, string method, string target, string session, ProxyError error, long started) =>
+        new(method, target, started)
+        {
+            Session = session,
+            Status = context.Response.HasStarted || error != ProxyError.ClientAborted ? context.Response.StatusCode : 0,
+            BytesUp = context.Request.ContentLength ?? 0,
+            BytesDown = context.Response.ContentLength ?? 0,
+            Error = error,
+        };
 }

@@ -10,11 +10,16 @@ namespace Connect.Proxy.Forwarding;
 /// </summary>
 public sealed class PipeEnd(IDuplexPipe pipe, Action abort) : DuplexEnd
 {
+    private volatile bool _outputCompleted;
+
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         while (true)
         {
-            var result = await pipe.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (await ReadInputAsync(cancellationToken).ConfigureAwait(false) is not { } result)
+            {
+                return 0;
+            }
             var data = result.Buffer;
             if (!data.IsEmpty)
             {
@@ -31,6 +36,23 @@ public sealed class PipeEnd(IDuplexPipe pipe, Action abort) : DuplexEnd
         }
     }
 
+    /// <summary>
+    /// Once this side completed its output (the tunnel finished), Kestrel closes the socket and ends the input with
+    /// a ConnectionAbortedException: that is how a CONNECT tunnel ends normally, so it reads as end of stream (FIN to
+    /// the agent) rather than as an error (RST, logged by the agent as "stream reset (ConnectionReset)").
+    /// </summary>
+    private async ValueTask<ReadResult?> ReadInputAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await pipe.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (_outputCompleted && !cancellationToken.IsCancellationRequested && e is OperationCanceledException or IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Output buffer asked of Kestrel's pipe per read from the tunnel: one DATA frame or more.</summary>
     private const int FillSize = 32 * 1024;
 
@@ -43,7 +65,10 @@ public sealed class PipeEnd(IDuplexPipe pipe, Action abort) : DuplexEnd
     {
         while (true)
         {
-            var result = await pipe.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (await ReadInputAsync(cancellationToken).ConfigureAwait(false) is not { } result)
+            {
+                return 0;
+            }
             var data = result.Buffer;
             if (!data.IsEmpty)
             {
@@ -97,6 +122,7 @@ public sealed class PipeEnd(IDuplexPipe pipe, Action abort) : DuplexEnd
 
     public override async ValueTask ShutdownWriteAsync()
     {
+        _outputCompleted = true;
         await pipe.Output.FlushAsync().ConfigureAwait(false);
         await pipe.Output.CompleteAsync().ConfigureAwait(false);
     }

@@ -404,15 +404,28 @@ public sealed class MuxStream : Stream
         if (disposing)
         {
             bool clean;
+            bool finishes;
             lock (_sync)
             {
                 clean = _reset is not null || (_localFin && _remoteFin);
+                // The peer already sent FIN and this side is done too: that is a normal end, so finish with FIN, not
+                // RST. (An HTTP client that reads a response to its end disposes its connection without half-closing;
+                // a RST here made every such request show up on the agent as "stream reset (Cancel, by peer)".)
+                finishes = !clean && _remoteFin;
                 if (clean)
                 {
                     ReleaseSegments();
                 }
             }
-            if (!clean)
+            if (finishes)
+            {
+                _ = CompleteWritesAsync();
+                lock (_sync)
+                {
+                    ReleaseSegments();
+                }
+            }
+            else if (!clean)
             {
                 Reset(ResetCode.Cancel, "stream closed before both sides finished");
             }

@@ -48,6 +48,7 @@ public sealed class TunnelMux : IAsyncDisposable
     private long _bytesIn;
     private long _bytesOut;
     private long _streamsOpened;
+    private long _resetsReceived;
     private bool _goAwaySent;
     private bool _idsExhausted;
     private bool _goAwayReceived;
@@ -86,6 +87,9 @@ public sealed class TunnelMux : IAsyncDisposable
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
     public long BytesIn => Interlocked.Read(ref _bytesIn);
+
+    /// <summary>RST frames the peer sent (a stream that ended normally, FIN both ways, sends none).</summary>
+    public long ResetsReceived => Interlocked.Read(ref _resetsReceived);
 
     public long BytesOut => Interlocked.Read(ref _bytesOut);
 
@@ -460,6 +464,7 @@ public sealed class TunnelMux : IAsyncDisposable
                 return null;
             case FrameType.Rst:
                 var (rstCode, rstReason) = FrameCodec.ReadCodeAndReason(frame.Payload.Span);
+                Interlocked.Increment(ref _resetsReceived);
                 stream.OnReset(Enum.IsDefined((ResetCode)rstCode) ? (ResetCode)rstCode : ResetCode.Internal, rstReason, byPeer: true);
                 return null;
             default:
