@@ -204,6 +204,11 @@ public static class ConnectNode
                 throw new InvalidOperationException($"Connect:{name}:Port {port} is outside 0..65535");
             }
         }
+        if (settings.Tunnel.Certificate.IsConfigured && settings.Tunnel.PublicUrl is { Length: > 0 } publicUrl && !publicUrl.StartsWith("wss://", StringComparison.OrdinalIgnoreCase))
+        {
+            // Other nodes suggest this URL to agents in GOAWAY: a plain one would move agents, and their tokens, out of TLS.
+            throw new InvalidOperationException($"Connect:Tunnel:PublicUrl '{publicUrl}' must be a wss:// URL: the tunnel listener serves TLS (Connect:Tunnel:Certificate), and a drain sends agents to this URL");
+        }
         if (settings.Auth.Tokens.Count > 0 && string.IsNullOrEmpty(settings.Cluster.DataSecret))
         {
             throw new InvalidOperationException("tokens are configured (production mode) but Connect:Cluster:DataSecret is empty; set the same secret on every node so node-to-node data channels are authenticated");

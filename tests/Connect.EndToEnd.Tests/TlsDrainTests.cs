@@ -90,4 +90,16 @@ public sealed class TlsDrainTests
         socket.Abort();
         await drain.WaitAsync(TimeSpan.FromSeconds(30));
     }
+
+    [Fact]
+    public void A_plain_ws_public_tunnel_url_beside_a_tunnel_certificate_stops_start_up()
+    {
+        var refused = Assert.Throws<InvalidOperationException>(() => Connect.Host.ConnectNode.Build([], new Dictionary<string, string?>
+        {
+            ["Connect:Tunnel:Certificate:Path"] = "/etc/connect/tunnel.pem",
+            ["Connect:Tunnel:PublicUrl"] = "ws://connect.example.com:443",
+        }));
+        Assert.Contains("Connect:Tunnel:PublicUrl", refused.Message);
+        Assert.Contains("wss://", refused.Message);
+    }
 }

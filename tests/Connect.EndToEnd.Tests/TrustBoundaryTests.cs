@@ -158,14 +158,15 @@ public sealed class TrustBoundaryTests(TrustBoundaryTests.Fixture fixture) : ICl
     }
 
     [Theory]
-    [InlineData(RecipeToken, "look swapped")]
-    [InlineData(UnknownRecipeToken, "invalid token")]
-    public async Task A_token_in_the_session_field_is_never_logged_or_echoed(string token, string expected)
+    [InlineData(RecipeToken, "recipe-1", "look swapped")]
+    [InlineData(UnknownRecipeToken, "recipe-1", "invalid token")]
+    [InlineData(RecipeToken, TeamAToken, "look swapped")] // a valid token in each field: the 403 would name the "session"
+    public async Task A_token_in_the_session_field_is_never_logged_or_echoed(string token, string tokenField, string expected)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var bodies = new List<string>();
         // The fields swapped: token:session.
-        var swapped = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{token}:recipe-1"));
+        var swapped = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{token}:{tokenField}"));
 
         using (var connect = await ProxyClient.ConnectAsync(Node.ProxyPort, $"127.0.0.1:{fixture.Targets.EchoPort}", swapped, timeout.Token))
         {
@@ -194,7 +195,7 @@ public sealed class TrustBoundaryTests(TrustBoundaryTests.Fixture fixture) : ICl
             upgrade.Headers.Add("Sec-WebSocket-Version", "13");
             upgrade.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(Guid.NewGuid().ToByteArray()));
             upgrade.Headers.Add("Sec-WebSocket-Protocol", ProtocolLimits.SubProtocol);
-            upgrade.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "recipe-1");
+            upgrade.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", tokenField);
             using var response = await http.SendAsync(upgrade, timeout.Token);
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
             bodies.Add(response.Headers + (await response.Content.ReadAsStringAsync(timeout.Token)));

@@ -1,7 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using Connect.Actors.Links;
-using System.Net.Security;
 using Connect.Host.Configuration;
 using Connect.Host.Security;
 using Connect.Tunnel.Frames;
@@ -33,6 +33,7 @@ public sealed partial class NodeChannelServer(
     public const int MaxPendingHandshakes = 64;
 
     private int _pendingHandshakes;
+    private long _refusedOnAccept;
 
     private readonly CancellationTokenSource _stop = new();
     private readonly List<TunnelMux> _channels = [];
@@ -109,7 +110,12 @@ public sealed partial class NodeChannelServer(
         if (Interlocked.Increment(ref _pendingHandshakes) > MaxPendingHandshakes)
         {
             Interlocked.Decrement(ref _pendingHandshakes);
-            Log.TooManyPending(logger, remote, MaxPendingHandshakes);
+            // The first and every 100th: a flood of connections must not become a flood of log lines.
+            var refused = Interlocked.Increment(ref _refusedOnAccept);
+            if (refused % 100 == 1)
+            {
+                Log.TooManyPending(logger, remote, MaxPendingHandshakes, refused);
+            }
             socket.Dispose();
             return;
         }
@@ -205,7 +211,7 @@ public sealed partial class NodeChannelServer(
         [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "node channel from {Remote} refused: {Reason}")]
         public static partial void HandshakeFailed(ILogger logger, string remote, string reason);
 
-        [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "node channel from {Remote} closed on accept: {Limit} handshakes already pending")]
-        public static partial void TooManyPending(ILogger logger, string remote, int limit);
+        [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "node channel from {Remote} closed on accept: {Limit} handshakes already pending ({Refused} refused so far)")]
+        public static partial void TooManyPending(ILogger logger, string remote, int limit, long refused);
     }
 }

@@ -52,8 +52,8 @@ public sealed class TokenStore : IProxyAuthenticator
 
     /// <summary>
     /// Checks a token for a session and scope. Every entry is compared, so timing does not reveal which matched. When the
-    /// token is unknown but the session text hashes to a known token, the client swapped the fields: the answer says so
-    /// (<see cref="ProxyAuthResult.FieldsSwapped"/>), and callers echo neither field.
+    /// pair is not allowed and the session text hashes to a known token, the client swapped the fields: the answer says
+    /// so (<see cref="ProxyAuthResult.FieldsSwapped"/>), and callers echo neither field.
     /// </summary>
     public ProxyAuthResult Check(string sessionId, string token, TokenScope scope)
     {
@@ -71,9 +71,10 @@ public sealed class TokenStore : IProxyAuthenticator
             }
             swapped |= CryptographicOperations.FixedTimeEquals(sessionAsToken, entry.Hash);
         }
+        // A session text that is itself a known token is never echoed, even beside another valid token (403 names the session).
         return permitted ? ProxyAuthResult.Allowed
-            : known ? ProxyAuthResult.SessionNotPermitted
             : swapped ? ProxyAuthResult.FieldsSwapped
+            : known ? ProxyAuthResult.SessionNotPermitted
             : ProxyAuthResult.InvalidToken;
     }
 

@@ -8,7 +8,7 @@ public enum ProxyAuthResult
     InvalidToken,
     SessionNotPermitted,
 
-    /// <summary>The token is unknown but the session field holds a known token: the client swapped the fields. Echo neither.</summary>
+    /// <summary>Not allowed, and the session field holds a known token: the client swapped the fields. Echo neither.</summary>
     FieldsSwapped,
 }
 
