@@ -27,6 +27,9 @@ public static class ConnectNode
     internal static readonly Dictionary<string, string> SwitchMappings = new()
     {
         ["--bind"] = "Connect:BindAddress",
+        ["--public-bind"] = "Connect:PublicBind",
+        ["--cluster-bind"] = "Connect:Cluster:Bind",
+        ["--admin-bind"] = "Connect:Admin:Bind",
         ["--public-host"] = "Connect:PublicHost",
         ["--tunnel-port"] = "Connect:Tunnel:Port",
         ["--proxy-port"] = "Connect:Proxy:Port",
@@ -67,6 +70,7 @@ public static class ConnectNode
         services.AddSingleton(Options.Create(settings.Proxy.Options));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new TokenStore(settings.Auth));
+        services.AddHostedService<StartupWarnings>();
         services.AddSingleton<Connect.Proxy.Auth.IProxyAuthenticator>(sp => sp.GetRequiredService<TokenStore>());
         services.AddSingleton<LinkRegistry>();
         services.AddSingleton<NodeIdentity>();
@@ -101,7 +105,10 @@ public static class ConnectNode
         services.AddSingleton<Connect.Host.Draining.ClosableListenerFactory>();
         services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(sp => sp.GetRequiredService<Connect.Host.Draining.ClosableListenerFactory>());
         services.AddHostedService<IdentityService>();
-        services.AddConnectCluster(settings);
+        // Loaded here, before anything binds, so a bad path or password stops start-up with a message naming the setting.
+        var clusterTls = new ClusterTls(settings.Cluster.Certificate.IsConfigured ? Certificates.Load(settings.Cluster.Certificate, "Connect:Cluster:Certificate") : null);
+        services.AddSingleton(clusterTls);
+        services.AddConnectCluster(settings, clusterTls);
         services.AddConnectAdmin(settings);
         // The host's shutdown timer must outlast the drain (deadline) plus Akka's leave and hand-off, or it would cut them short.
         services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Drain.Deadline + settings.Drain.ProxyGrace + TimeSpan.FromSeconds(45));
@@ -124,13 +131,12 @@ public static class ConnectNode
     {
         public Task StartedAsync(CancellationToken cancellationToken)
         {
-            var advertised = options.Value.AdvertisedHost;
-            var host = advertised.Contains(':') ? $"[{advertised}]" : advertised;
+            var settings = options.Value;
             identity.Address = Cluster.Get(system).SelfAddress.ToString();
-            identity.TunnelUrl = $"{(options.Value.Tunnel.Certificate.IsConfigured ? "wss" : "ws")}://{host}:{listeners.TunnelPort}";
-            identity.ProxyUrl = $"{(options.Value.Proxy.Certificate.IsConfigured ? "https" : "http")}://{host}:{listeners.ProxyPort}";
-            identity.AdminUrl = $"http://{host}:{listeners.AdminPort}";
-            identity.DataEndpoint = $"{host}:{channels.Port}";
+            identity.TunnelUrl = AdvertisedUrls.Tunnel(settings, listeners.TunnelPort);
+            identity.ProxyUrl = $"{(settings.Proxy.Certificate.IsConfigured ? "https" : "http")}://{AdvertisedUrls.UrlHost(settings.AdvertisedHost)}:{listeners.ProxyPort}";
+            identity.AdminUrl = $"http://{AdvertisedUrls.UrlHost(settings.AdminAdvertisedHost)}:{listeners.AdminPort}";
+            identity.DataEndpoint = $"{AdvertisedUrls.UrlHost(settings.ClusterAdvertisedHost)}:{channels.Port}";
             accessLog.Node = identity.Address;
             return Task.CompletedTask;
         }
@@ -165,11 +171,43 @@ public static class ConnectNode
         return result.ToArray();
     }
 
+    /// <summary>The smallest data secret accepted: 32 characters, what 24 random bytes in base64 give (openssl rand -base64 32 gives 44).</summary>
+    public const int MinDataSecretLength = 32;
+
+    /// <summary>
+    /// Why a data secret must be refused, or null. The example's placeholder (and look-alikes) is refused by name: a
+    /// copied example would otherwise run a production cluster on a secret that is printed in the repository.
+    /// </summary>
+    public static string? DataSecretProblem(string secret)
+    {
+        var lower = secret.Trim().ToLowerInvariant();
+        if (lower.StartsWith("set-me", StringComparison.Ordinal) || lower.StartsWith("change-me", StringComparison.Ordinal) || lower.StartsWith('<')
+            || lower.Contains("placeholder", StringComparison.Ordinal) || lower.Contains("connect__cluster__datasecret", StringComparison.Ordinal))
+        {
+            return "still holds the example's placeholder; set a random secret (e.g. through the environment variable Connect__Cluster__DataSecret)";
+        }
+        if (secret.Length < MinDataSecretLength)
+        {
+            return $"is {secret.Length} characters; use at least {MinDataSecretLength} random characters";
+        }
+        return null;
+    }
+
     private static void Validate(ConnectSettings settings)
     {
-        if (!System.Net.IPAddress.TryParse(settings.BindAddress, out var bind))
+        var binds = new[]
         {
-            throw new InvalidOperationException($"Connect:BindAddress '{settings.BindAddress}' is not an IP address");
+            ("Connect:BindAddress", settings.BindAddress),
+            ("Connect:PublicBind", settings.PublicBindAddress),
+            ("Connect:Cluster:Bind", settings.ClusterBindAddress),
+            ("Connect:Admin:Bind", settings.AdminBindAddress),
+        };
+        foreach (var (setting, value) in binds)
+        {
+            if (!System.Net.IPAddress.TryParse(value, out _))
+            {
+                throw new InvalidOperationException($"{setting} '{value}' is not an IP address");
+            }
         }
         foreach (var (name, port) in new[] { ("Tunnel", settings.Tunnel.Port), ("Proxy", settings.Proxy.Port), ("Admin", settings.Admin.Port), ("Cluster", settings.Cluster.Port) })
         {
@@ -178,14 +216,24 @@ public static class ConnectNode
                 throw new InvalidOperationException($"Connect:{name}:Port {port} is outside 0..65535");
             }
         }
+        if (settings.Tunnel.Certificate.IsConfigured && settings.Tunnel.PublicUrl is { Length: > 0 } publicUrl && !publicUrl.StartsWith("wss://", StringComparison.OrdinalIgnoreCase))
+        {
+            // Other nodes suggest this URL to agents in GOAWAY: a plain one would move agents, and their tokens, out of TLS.
+            throw new InvalidOperationException($"Connect:Tunnel:PublicUrl '{publicUrl}' must be a wss:// URL: the tunnel listener serves TLS (Connect:Tunnel:Certificate), and a drain sends agents to this URL");
+        }
         if (settings.Auth.Tokens.Count > 0 && string.IsNullOrEmpty(settings.Cluster.DataSecret))
         {
             throw new InvalidOperationException("tokens are configured (production mode) but Connect:Cluster:DataSecret is empty; set the same secret on every node so node-to-node data channels are authenticated");
         }
-        if (settings.Auth.Tokens.Count == 0 && !System.Net.IPAddress.IsLoopback(bind) && !settings.Auth.AllowDevelopmentTokenOnNetwork)
+        if (!string.IsNullOrEmpty(settings.Cluster.DataSecret) && DataSecretProblem(settings.Cluster.DataSecret) is { } problem)
+        {
+            throw new InvalidOperationException($"Connect:Cluster:DataSecret {problem}; generate one with: openssl rand -base64 32 (the same value on every node)");
+        }
+        var exposed = binds.FirstOrDefault(b => !System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(b.Item2)));
+        if (settings.Auth.Tokens.Count == 0 && exposed.Item1 is not null && !settings.Auth.AllowDevelopmentTokenOnNetwork)
         {
             throw new InvalidOperationException(
-                $"no tokens are configured (Connect:Auth:Tokens), so only the development token would protect this node, and it binds {settings.BindAddress}, not loopback. Configure tokens (see docs/SECURITY.md) or set Connect:Auth:AllowDevelopmentTokenOnNetwork=true.");
+                $"no tokens are configured (Connect:Auth:Tokens), so only the development token would protect this node, and it binds {exposed.Item2} ({exposed.Item1}), not loopback. Configure tokens (see docs/SECURITY.md) or set Connect:Auth:AllowDevelopmentTokenOnNetwork=true.");
         }
     }
 }

@@ -51,7 +51,8 @@ public sealed class ProxyErrorTests(SingleNodeFixture fixture) : IClassFixture<S
 
         using var tunnel = await ProxyClient.ConnectAsync(ProxyPort, $"127.0.0.1:{Targets.EchoPort}", ProxyClient.Basic(SingleNodeFixture.Session, "not-the-right-token"));
         Assert.Equal(407, tunnel.Status);
-        Assert.Contains("invalid token for session 'e2e'", tunnel.Body);
+        Assert.Contains("invalid token", tunnel.Body);
+        Assert.DoesNotContain($"'{SingleNodeFixture.Session}'", tunnel.Body);
     }
 
     [Fact]

@@ -29,16 +29,37 @@ public static class AkkaSetup
     /// <summary>A role carrying this node's tunnel URL (known when the port is fixed), read by draining nodes for GOAWAY suggestions.</summary>
     private static IEnumerable<string> TunnelUrlRole(ConnectSettings settings)
     {
-        var url = settings.Tunnel.PublicUrl;
-        if (string.IsNullOrWhiteSpace(url) && settings.Tunnel.Port != 0)
-        {
-            var host = settings.AdvertisedHost.Contains(':') ? $"[{settings.AdvertisedHost}]" : settings.AdvertisedHost;
-            url = $"ws://{host}:{settings.Tunnel.Port}";
-        }
+        // Same rule as the banner (AdvertisedUrls): wss:// when the tunnel has a certificate, so a drain never downgrades agents.
+        var url = AdvertisedUrls.AdvertisedTunnel(settings);
         return string.IsNullOrWhiteSpace(url) ? [] : [Connect.Host.Tunnels.NodeLifecycle.TunnelUrlRole(url)];
     }
 
-    public static IServiceCollection AddConnectCluster(this IServiceCollection services, ConnectSettings settings)
+    private static RemoteOptions RemoteOptionsFor(ConnectSettings settings, Connect.Host.Security.ClusterTls tls)
+    {
+        var remote = new RemoteOptions
+        {
+            // The private side: Akka.Remote binds the cluster address, never the public one.
+            HostName = settings.ClusterBindAddress,
+            PublicHostName = settings.ClusterAdvertisedHost,
+            Port = settings.Cluster.Port,
+        };
+        if (tls.Certificate is { } certificate)
+        {
+            // TLS with mutual authentication; a peer must present this very certificate (pinned, not the system's trust store).
+            remote.EnableSsl = true;
+            remote.Ssl = new SslOptions
+            {
+                X509Certificate = certificate,
+                SuppressValidation = false,
+                RequireMutualAuthentication = true,
+                ValidateCertificateHostname = false,
+                CustomValidator = (peer, _, _, _, _) => tls.Accepts(peer),
+            };
+        }
+        return remote;
+    }
+
+    public static IServiceCollection AddConnectCluster(this IServiceCollection services, ConnectSettings settings, Connect.Host.Security.ClusterTls tls)
     {
         var cluster = settings.Cluster;
         services.AddAkka(cluster.SystemName, (builder, provider) =>
@@ -59,12 +80,7 @@ public static class AkkaSetup
                     loggers.AddLoggerFactory();
                 })
                 .WithCustomSerializer("connect", [typeof(IConnectMessage)], system => new ConnectMessageSerializer(system))
-                .WithRemoting(new RemoteOptions
-                {
-                    HostName = settings.BindAddress,
-                    PublicHostName = settings.AdvertisedHost,
-                    Port = cluster.Port,
-                })
+                .WithRemoting(RemoteOptionsFor(settings, tls))
                 .WithClustering(new ClusterOptions
                 {
                     SeedNodes = cluster.SeedNodes.Count > 0 ? cluster.SeedNodes.ToArray() : null,

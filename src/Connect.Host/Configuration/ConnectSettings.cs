@@ -11,10 +11,16 @@ public sealed class ConnectSettings
 {
     public const string Section = "Connect";
 
-    /// <summary>The address every listener binds to; 127.0.0.1 by default so a development node is not exposed.</summary>
+    /// <summary>
+    /// The default address of the public and the cluster listeners (each may be set apart: <see cref="PublicBind"/>,
+    /// <see cref="ClusterSettings.Bind"/>); 127.0.0.1 by default so a development node is not exposed.
+    /// </summary>
     public string BindAddress { get; set; } = "127.0.0.1";
 
-    /// <summary>How other nodes and agents reach this node (defaults to the bind address).</summary>
+    /// <summary>Address of the public listeners, the proxy and the agents' tunnel (e.g. 0.0.0.0). Unset: <see cref="BindAddress"/>.</summary>
+    public string? PublicBind { get; set; }
+
+    /// <summary>How agents (and, unless <see cref="ClusterSettings.PublicHost"/> says otherwise, other nodes) reach this node; defaults to the public bind address.</summary>
     public string? PublicHost { get; set; }
 
     public TunnelSettings Tunnel { get; set; } = new();
@@ -31,7 +37,40 @@ public sealed class ConnectSettings
 
     public DrainSettings Drain { get; set; } = new();
 
-    public string AdvertisedHost => string.IsNullOrWhiteSpace(PublicHost) ? BindAddress : PublicHost;
+    /// <summary>Where the proxy and tunnel listeners bind.</summary>
+    public string PublicBindAddress => string.IsNullOrWhiteSpace(PublicBind) ? BindAddress : PublicBind;
+
+    /// <summary>Where Akka.Remote and the node data channel bind: the private side.</summary>
+    public string ClusterBindAddress => string.IsNullOrWhiteSpace(Cluster.Bind) ? BindAddress : Cluster.Bind;
+
+    /// <summary>
+    /// Where the admin API binds: <see cref="AdminSettings.Bind"/>, else loopback. The default bind address is kept when
+    /// it is a loopback address itself (127.0.0.2 in a local cluster), never when it is a network address: the admin
+    /// API drains and downs nodes, so it is reachable from the network only when configured so.
+    /// </summary>
+    public string AdminBindAddress =>
+        !string.IsNullOrWhiteSpace(Admin.Bind) ? Admin.Bind
+        : System.Net.IPAddress.TryParse(BindAddress, out var bind) && System.Net.IPAddress.IsLoopback(bind) ? BindAddress
+        : "127.0.0.1";
+
+    /// <summary>How agents reach this node: <see cref="PublicHost"/>, else the public bind address.</summary>
+    public string AdvertisedHost => string.IsNullOrWhiteSpace(PublicHost) ? PublicBindAddress : PublicHost;
+
+    /// <summary>
+    /// How other nodes reach this node's Akka.Remote and data channel: <see cref="ClusterSettings.PublicHost"/>, else a
+    /// specific <see cref="ClusterSettings.Bind"/> address, else <see cref="AdvertisedHost"/> (the behaviour before the
+    /// binds were split, so an existing configuration keeps its cluster addresses).
+    /// </summary>
+    public string ClusterAdvertisedHost =>
+        !string.IsNullOrWhiteSpace(Cluster.PublicHost) ? Cluster.PublicHost
+        : !string.IsNullOrWhiteSpace(Cluster.Bind) && !IsAnyAddress(Cluster.Bind) ? Cluster.Bind
+        : AdvertisedHost;
+
+    /// <summary>Where the admin API is reached: its bind address, or the advertised host when it binds every interface.</summary>
+    public string AdminAdvertisedHost => IsAnyAddress(AdminBindAddress) ? AdvertisedHost : AdminBindAddress;
+
+    private static bool IsAnyAddress(string address) =>
+        System.Net.IPAddress.TryParse(address, out var ip) && (ip.Equals(System.Net.IPAddress.Any) || ip.Equals(System.Net.IPAddress.IPv6Any));
 }
 
 public sealed class TunnelSettings
@@ -86,6 +125,9 @@ public sealed class ProxyListenerSettings
 
 public sealed class AdminSettings
 {
+    /// <summary>Address of the admin API and health endpoints. Unset: loopback (see <see cref="ConnectSettings.AdminBindAddress"/>).</summary>
+    public string? Bind { get; set; }
+
     /// <summary>Port of the admin API and health endpoints (9110, as pbm uses); 0 picks a free port.</summary>
     public int Port { get; set; } = 9110;
 
@@ -100,6 +142,12 @@ public sealed class ClusterSettings
 {
     /// <summary>The actor system's name; every node of one cluster uses the same.</summary>
     public string SystemName { get; set; } = "connect";
+
+    /// <summary>Address of Akka.Remote and the node data channel: a private interface. Unset: <see cref="ConnectSettings.BindAddress"/>.</summary>
+    public string? Bind { get; set; }
+
+    /// <summary>How other nodes reach this one (Akka address, data channel), when neither <see cref="Bind"/> nor the public host is it (NAT, containers).</summary>
+    public string? PublicHost { get; set; }
 
     /// <summary>Akka.Remote port; 0 picks a free port (tests).</summary>
     public int Port { get; set; } = 7090;
@@ -126,6 +174,16 @@ public sealed class ClusterSettings
     /// same. Empty: a development secret is used, allowed only in development mode (no tokens configured).
     /// </summary>
     public string DataSecret { get; set; } = "";
+
+    /// <summary>How long a connection to the data port may take to authenticate (TLS and HMAC) before it is closed.</summary>
+    public TimeSpan DataHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The cluster certificate: when set, Akka.Remote and the node data channel run over TLS, every node presents this
+    /// certificate and accepts only peers presenting the same (mutual authentication). Empty: plain TCP (keep the cluster
+    /// bind on a private network).
+    /// </summary>
+    public CertificateSettings Certificate { get; set; } = new();
 }
 
 public sealed class AuthSettings
@@ -150,12 +208,13 @@ public sealed class TokenEntry
     public string? Sha256 { get; set; }
 
     // No defaults in the lists themselves: the configuration binder appends to a list's initial items, so a default
-    // of ["*"] turned Sessions = ["team-a-*"] into ["*", "team-a-*"] (every session). TokenStore applies the defaults.
+    // of ["*"] turned Sessions = ["team-a-*"] into ["*", "team-a-*"] (every session). Both lists are required:
+    // TokenStore refuses an entry without them, naming it.
 
-    /// <summary>Session name patterns this token may use (<c>*</c> wildcards), e.g. <c>team-a-*</c>. Empty: every session (<c>*</c>).</summary>
+    /// <summary>Session name patterns this token may use (<c>*</c> wildcards), e.g. <c>team-a-*</c>. Required; <c>*</c> (every session) logs a warning.</summary>
     public List<string> Sessions { get; set; } = [];
 
-    /// <summary>"agent" (may attach links), "proxy" (may send proxy requests), or both. Empty: both.</summary>
+    /// <summary>"agent" (may attach links), "proxy" (may send proxy requests), or both. Required.</summary>
     public List<string> Scopes { get; set; } = [];
 }
 

@@ -24,7 +24,9 @@ public sealed class Listeners
 
     public void Configure(KestrelServerOptions kestrel, ConnectSettings settings, IServiceProvider services)
     {
-        var address = IPAddress.Parse(settings.BindAddress);
+        // Public listeners (proxy, tunnel) on the public bind; the admin API on its own, loopback unless configured.
+        var address = IPAddress.Parse(settings.PublicBindAddress);
+        var adminAddress = IPAddress.Parse(settings.AdminBindAddress);
         // Absolute-form requests may carry a Host header that differs from the URL; the URL wins (RFC 9112 section 3.2.2).
         kestrel.AllowHostHeaderOverride = true;
         kestrel.Limits.MaxRequestLineSize = settings.Proxy.Options.MaxRequestLineBytes;
@@ -67,7 +69,7 @@ public sealed class Listeners
             // Resolved per connection (a singleton): the proxy's dependencies need the actor system, which starts after Kestrel is configured.
             listen.Use(next => connection => services.GetRequiredService<ProxyConnectionMiddleware>().OnConnectionAsync(connection, next));
         });
-        kestrel.Listen(address, settings.Admin.Port, listen =>
+        kestrel.Listen(adminAddress, settings.Admin.Port, listen =>
         {
             AdminListener = listen;
             listen.Protocols = HttpProtocols.Http1;

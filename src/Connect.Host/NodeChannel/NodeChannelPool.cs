@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using Connect.Host.Security;
 using Connect.Actors.Streams;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
@@ -15,7 +17,7 @@ namespace Connect.Host.NodeChannel;
 /// A channel that is going away (its peer drains, or it sent GOAWAY because its stream ids ran out) takes no new
 /// streams: the next open dials a fresh channel while the old one finishes its streams and closes.
 /// </summary>
-public sealed partial class NodeChannelPool(NodeChannelSecret secret, ILogger<NodeChannelPool> logger) : IRemoteStreamOpener, IAsyncDisposable
+public sealed partial class NodeChannelPool(NodeChannelSecret secret, ClusterTls tls, ILogger<NodeChannelPool> logger) : IRemoteStreamOpener, IAsyncDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
@@ -58,7 +60,7 @@ public sealed partial class NodeChannelPool(NodeChannelSecret secret, ILogger<No
                 }
                 _channels.TryRemove(new KeyValuePair<string, Lazy<Task<TunnelMux>>>(endpoint, lazy));
             }
-            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or EndOfStreamException)
+            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or EndOfStreamException or System.Security.Authentication.AuthenticationException)
             {
                 _channels.TryRemove(new KeyValuePair<string, Lazy<Task<TunnelMux>>>(endpoint, lazy));
                 Log.DialFailed(logger, endpoint, e.Message);
@@ -73,11 +75,17 @@ public sealed partial class NodeChannelPool(NodeChannelSecret secret, ILogger<No
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         NodeChannelSockets.Tune(socket);
         using var timeout = new CancellationTokenSource(ConnectTimeout);
-        NetworkStream stream;
+        Stream stream;
         try
         {
             await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
             stream = new NetworkStream(socket, ownsSocket: true);
+            if (tls.IsEnabled)
+            {
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                await ssl.AuthenticateAsClientAsync(tls.ClientOptions(host), timeout.Token).ConfigureAwait(false);
+            }
             await NodeChannelHandshake.DialAsync(stream, secret.Bytes, timeout.Token).ConfigureAwait(false);
         }
         catch

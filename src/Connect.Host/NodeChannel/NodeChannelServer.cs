@@ -1,7 +1,9 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using Connect.Actors.Links;
 using Connect.Host.Configuration;
+using Connect.Host.Security;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 using Connect.Tunnel.Piping;
@@ -16,9 +18,22 @@ namespace Connect.Host.NodeChannel;
 /// multiplexer and spliced to the channel stream, so a byte crosses exactly one node boundary and both
 /// hops keep their credit windows (backpressure end to end).
 /// </summary>
-public sealed partial class NodeChannelServer(LinkRegistry links, IOptions<ConnectSettings> options, NodeChannelSecret secret, ILogger<NodeChannelServer> logger) : IHostedService
+public sealed partial class NodeChannelServer(
+    LinkRegistry links,
+    IOptions<ConnectSettings> options,
+    NodeChannelSecret secret,
+    ClusterTls tls,
+    TimeProvider time,
+    ILogger<NodeChannelServer> logger) : IHostedService
 {
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// Unauthenticated connections (TLS and HMAC handshakes under way) held at once; more are closed on accept. A
+    /// stranger who can reach the data port can then hold at most this many sockets, each for the handshake timeout.
+    /// </summary>
+    public const int MaxPendingHandshakes = 64;
+
+    private int _pendingHandshakes;
+    private long _refusedOnAccept;
 
     private readonly CancellationTokenSource _stop = new();
     private readonly List<TunnelMux> _channels = [];
@@ -30,10 +45,13 @@ public sealed partial class NodeChannelServer(LinkRegistry links, IOptions<Conne
 
     public int ChannelCount { get { lock (_channels) { return _channels.Count; } } }
 
+    /// <summary>Connections accepted whose handshake has not finished yet.</summary>
+    public int PendingHandshakes => Volatile.Read(ref _pendingHandshakes);
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        var address = IPAddress.Parse(settings.BindAddress);
+        var address = IPAddress.Parse(settings.ClusterBindAddress);
         _listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         _listener.Bind(new IPEndPoint(address, settings.Cluster.DataPort));
         _listener.Listen(512);
@@ -89,24 +107,47 @@ public sealed partial class NodeChannelServer(LinkRegistry links, IOptions<Conne
     private async Task ServeChannelAsync(Socket socket)
     {
         var remote = socket.RemoteEndPoint?.ToString() ?? "?";
+        if (Interlocked.Increment(ref _pendingHandshakes) > MaxPendingHandshakes)
+        {
+            Interlocked.Decrement(ref _pendingHandshakes);
+            // The first and every 100th: a flood of connections must not become a flood of log lines.
+            var refused = Interlocked.Increment(ref _refusedOnAccept);
+            if (refused % 100 == 1)
+            {
+                Log.TooManyPending(logger, remote, MaxPendingHandshakes, refused);
+            }
+            socket.Dispose();
+            return;
+        }
         NodeChannelSockets.Tune(socket);
-        var stream = new NetworkStream(socket, ownsSocket: true);
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            timeout.CancelAfter(HandshakeTimeout);
-            if (!await NodeChannelHandshake.AcceptAsync(stream, secret.Bytes, timeout.Token).ConfigureAwait(false))
+            using var deadline = new CancellationTokenSource(options.Value.Cluster.DataHandshakeTimeout, time);
+            using var both = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, deadline.Token);
+            if (tls.IsEnabled)
+            {
+                // Mutual TLS with the cluster certificate first; the HMAC handshake then runs inside it as well.
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                await ssl.AuthenticateAsServerAsync(tls.ServerOptions(), both.Token).ConfigureAwait(false);
+            }
+            if (await NodeChannelHandshake.AcceptAsync(stream, secret.Bytes, both.Token).ConfigureAwait(false) is null)
             {
                 Log.HandshakeFailed(logger, remote, "wrong answer to the challenge");
                 await stream.DisposeAsync().ConfigureAwait(false);
                 return;
             }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException or EndOfStreamException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException or EndOfStreamException or System.Security.Authentication.AuthenticationException)
         {
             Log.HandshakeFailed(logger, remote, e.Message);
             await stream.DisposeAsync().ConfigureAwait(false);
             return;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _pendingHandshakes);
         }
 
         var mux = new TunnelMux(new StreamFrameTransport(stream, remote, socket), NodeChannelSockets.MuxOptions(isDialer: false));
@@ -169,5 +210,8 @@ public sealed partial class NodeChannelServer(LinkRegistry links, IOptions<Conne
 
         [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "node channel from {Remote} refused: {Reason}")]
         public static partial void HandshakeFailed(ILogger logger, string remote, string reason);
+
+        [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "node channel from {Remote} closed on accept: {Limit} handshakes already pending ({Refused} refused so far)")]
+        public static partial void TooManyPending(ILogger logger, string remote, int limit, long refused);
     }
 }

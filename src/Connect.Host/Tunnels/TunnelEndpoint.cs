@@ -27,6 +27,9 @@ public static partial class TunnelEndpoint
     public const string Path = "/v1/tunnel";
     public const string ListenerName = "tunnel";
 
+    /// <summary>What a log line says instead of a session name that must not be repeated (it may be a token).</summary>
+    private const string UnnamedSession = "-";
+
     public static IEndpointRouteBuilder MapTunnelEndpoint(this IEndpointRouteBuilder routes)
     {
         routes.Map(Path, HandleAsync);
@@ -70,10 +73,14 @@ public static partial class TunnelEndpoint
             return;
         }
         var verdict = tokens.Check(session, authorization["Bearer ".Length..].Trim(), TokenScope.Agent);
-        if (verdict == ProxyAuthResult.InvalidToken)
+        if (verdict is ProxyAuthResult.InvalidToken or ProxyAuthResult.FieldsSwapped)
         {
-            Log.AgentRejected(logger, session, 401, "invalid token");
-            await RejectAsync(context, StatusCodes.Status401Unauthorized, "invalid token");
+            // With an unknown token, ?session= may hold a token (the fields swapped): neither the log nor the body repeats it.
+            var reason = verdict == ProxyAuthResult.FieldsSwapped
+                ? "invalid token; the fields look swapped (?session= holds a token): send ?session=NAME with Authorization: Bearer TOKEN"
+                : "invalid token";
+            Log.AgentRejected(logger, UnnamedSession, 401, reason);
+            await RejectAsync(context, StatusCodes.Status401Unauthorized, reason);
             return;
         }
         if (verdict == ProxyAuthResult.SessionNotPermitted)

@@ -25,7 +25,11 @@ public sealed class ProxyGate(IProxyAuthenticator authenticator, ITunnelConnecto
         {
             ProxyAuthResult.Allowed => new Verdict(session, ProxyError.None, string.Empty),
             ProxyAuthResult.SessionNotPermitted => new Verdict(session, ProxyError.SessionForbidden, $"these credentials may not use session '{session}'"),
-            _ => new Verdict(session, ProxyError.InvalidCredentials, $"invalid token for session '{session}'"),
+            // With an unknown token the "session" may well be a token in the wrong field: no session in the verdict (so
+            // none in the log line) and none in the 407 body.
+            ProxyAuthResult.FieldsSwapped => new Verdict(null, ProxyError.InvalidCredentials,
+                "invalid token; the fields look swapped (the session name holds a token): send Proxy-Authorization: Basic base64(session:token)"),
+            _ => new Verdict(null, ProxyError.InvalidCredentials, "invalid token (the session name is not repeated here, in case it is a token)"),
         };
     }
 

@@ -15,6 +15,9 @@ public sealed class TestNode : IAsyncDisposable
 {
     public const string Token = "test-token-0123456789";
 
+    /// <summary>The node-channel secret every test node shares (at least 32 characters, as a node requires).</summary>
+    public const string DataSecret = "test-data-secret-0123456789abcdef";
+
     private TestNode(WebApplication app) => App = app;
 
     public WebApplication App { get; }
@@ -52,7 +55,9 @@ public sealed class TestNode : IAsyncDisposable
             ["Connect:Auth:Tokens:0:Name"] = "tests",
             ["Connect:Auth:Tokens:0:Token"] = Token,
             ["Connect:Auth:Tokens:0:Sessions:0"] = "*",
-            ["Connect:Cluster:DataSecret"] = "test-data-secret",
+            ["Connect:Auth:Tokens:0:Scopes:0"] = "agent",
+            ["Connect:Auth:Tokens:0:Scopes:1"] = "proxy",
+            ["Connect:Cluster:DataSecret"] = DataSecret,
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:Akka"] = "Warning",
         };
