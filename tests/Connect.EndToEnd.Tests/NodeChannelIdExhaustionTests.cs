@@ -1,5 +1,6 @@
 using Connect.EndToEnd.Tests.Support;
 using Connect.Host.NodeChannel;
+using Connect.Host.Security;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -24,7 +25,7 @@ public sealed class NodeChannelIdExhaustionTests
 
         var poolLogs = new LogCapture();
         using var loggers = LoggerFactory.Create(b => b.AddProvider(poolLogs));
-        await using var pool = new NodeChannelPool(node.Services.GetRequiredService<NodeChannelSecret>(), loggers.CreateLogger<NodeChannelPool>())
+        await using var pool = new NodeChannelPool(node.Services.GetRequiredService<NodeChannelSecret>(), node.Services.GetRequiredService<ClusterTls>(), loggers.CreateLogger<NodeChannelPool>())
         {
             ChannelOptions = NodeChannelSockets.MuxOptions(isDialer: true) with { FirstLocalStreamId = ProtocolLimits.LastStreamId - 4 },
         };
