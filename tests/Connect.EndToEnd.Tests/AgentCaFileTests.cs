@@ -25,6 +25,24 @@ public sealed class AgentCaFileTests
     }
 
     [Fact]
+    public async Task A_node_whose_certificate_file_holds_the_intermediate_sends_it_and_an_agent_trusting_the_root_connects()
+    {
+        using var pki = new TestCertificates();
+        var (certificate, key) = pki.ServerPemFiles(byIntermediate: true);
+        await using var node = await TestNode.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Connect:Tunnel:Certificate:Path"] = certificate,
+            ["Connect:Tunnel:Certificate:KeyPath"] = key,
+        });
+        var wss = new Uri($"wss://127.0.0.1:{node.TunnelPort}/v1/tunnel");
+        await using var agent = await TestAgent.StartAsync("node-chain", [wss], waitConnected: false, configure: o => o with { CaFile = pki.RootFile });
+
+        await Eventually.UntilAsync(() => agent.Agent.Links.Count == 1 || agent.Log.Any(l => l.Contains("not trusted")), "a link or a refusal", Bound);
+        Assert.DoesNotContain(agent.Log, l => l.Contains("not trusted"));
+        Assert.Single(agent.Agent.Links);
+    }
+
+    [Fact]
     public async Task An_agent_refuses_a_certificate_from_its_CA_that_is_not_made_for_server_authentication()
     {
         using var pki = new TestCertificates();

@@ -5,6 +5,47 @@ namespace Connect.Host.Configuration;
 /// <summary>Loads a listener certificate from <see cref="CertificateSettings"/>; every failure names the setting and the file.</summary>
 public static class Certificates
 {
+    /// <summary>
+    /// The certificates that follow the first one in a PEM file (or the other certificates of a PKCS#12 file): the
+    /// intermediates a server must send so that clients trusting only the root can build its chain (RFC 8446 section
+    /// 4.4.2). Empty when the file holds just the server's certificate.
+    /// </summary>
+    public static X509Certificate2Collection LoadChain(CertificateSettings settings, string setting)
+    {
+        var path = settings.Path!;
+        try
+        {
+            var all = path.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".p12", StringComparison.OrdinalIgnoreCase)
+                ? X509CertificateLoader.LoadPkcs12CollectionFromFile(path, settings.Password)
+                : PemCollection(path);
+            var chain = new X509Certificate2Collection();
+            foreach (var certificate in all)
+            {
+                if (certificate.HasPrivateKey)
+                {
+                    continue; // the server's own certificate (PKCS#12)
+                }
+                chain.Add(certificate);
+            }
+            if (!path.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) && !path.EndsWith(".p12", StringComparison.OrdinalIgnoreCase) && chain.Count > 0)
+            {
+                chain.RemoveAt(0); // a PEM file starts with the server's own certificate
+            }
+            return chain;
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or ArgumentException)
+        {
+            throw new InvalidOperationException($"{setting}: cannot read the certificate chain in '{path}': {e.Message}");
+        }
+    }
+
+    private static X509Certificate2Collection PemCollection(string path)
+    {
+        var collection = new X509Certificate2Collection();
+        collection.ImportFromPemFile(path);
+        return collection;
+    }
+
     public static X509Certificate2 Load(CertificateSettings settings, string setting)
     {
         var path = settings.Path!;

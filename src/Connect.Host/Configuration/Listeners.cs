@@ -2,6 +2,7 @@ using System.Net;
 using Connect.Host.Tunnels;
 using Connect.Proxy.Forwarding;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace Connect.Host.Configuration;
 
@@ -42,6 +43,8 @@ public sealed class Listeners
         // Certificates load here, before binding, so a bad path or password stops start-up with a message naming the setting.
         var tunnelCertificate = settings.Tunnel.Certificate.IsConfigured ? Certificates.Load(settings.Tunnel.Certificate, "Connect:Tunnel:Certificate") : null;
         var proxyCertificate = settings.Proxy.Certificate.IsConfigured ? Certificates.Load(settings.Proxy.Certificate, "Connect:Proxy:Certificate") : null;
+        var tunnelChain = tunnelCertificate is null ? null : Certificates.LoadChain(settings.Tunnel.Certificate, "Connect:Tunnel:Certificate");
+        var proxyChain = proxyCertificate is null ? null : Certificates.LoadChain(settings.Proxy.Certificate, "Connect:Proxy:Certificate");
 
         kestrel.Listen(address, settings.Tunnel.Port, listen =>
         {
@@ -49,7 +52,8 @@ public sealed class Listeners
             listen.Protocols = HttpProtocols.Http1;
             if (tunnelCertificate is not null)
             {
-                listen.UseHttps(tunnelCertificate);
+                // The intermediates in the certificate file go out with it, so an agent that trusts only the root (--ca-file) builds the chain.
+                listen.UseHttps(new HttpsConnectionAdapterOptions { ServerCertificate = tunnelCertificate, ServerCertificateChain = tunnelChain });
             }
             listen.Use(next => connection =>
             {
@@ -64,7 +68,7 @@ public sealed class Listeners
             if (proxyCertificate is not null)
             {
                 // Before the proxy middleware, so it sees the decrypted bytes (CONNECT inside TLS to the proxy).
-                listen.UseHttps(proxyCertificate);
+                listen.UseHttps(new HttpsConnectionAdapterOptions { ServerCertificate = proxyCertificate, ServerCertificateChain = proxyChain });
             }
             // Resolved per connection (a singleton): the proxy's dependencies need the actor system, which starts after Kestrel is configured.
             listen.Use(next => connection => services.GetRequiredService<ProxyConnectionMiddleware>().OnConnectionAsync(connection, next));

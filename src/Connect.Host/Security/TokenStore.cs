@@ -1,8 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 using Connect.Host.Configuration;
 using Connect.Proxy.Auth;
+using Connect.Tunnel.Targets;
 
 namespace Connect.Host.Security;
 
@@ -26,7 +26,7 @@ public sealed class TokenStore : IProxyAuthenticator
         if (settings.Tokens.Count == 0)
         {
             IsDevelopment = true;
-            _entries = [new Entry("development", Hash(settings.DevelopmentToken), ["*"], [Glob("*")], [TokenScope.Agent, TokenScope.Proxy])];
+            _entries = [new Entry("development", Hash(settings.DevelopmentToken), ["*"], [new WildcardPattern("*")], [TokenScope.Agent, TokenScope.Proxy])];
             return;
         }
         _entries = settings.Tokens.Select(ToEntry).ToList();
@@ -40,7 +40,7 @@ public sealed class TokenStore : IProxyAuthenticator
         }
     }
 
-    private sealed record Entry(string Name, byte[] Hash, IReadOnlyList<string> SessionPatterns, IReadOnlyList<Regex> Sessions, IReadOnlyList<TokenScope> Scopes);
+    private sealed record Entry(string Name, byte[] Hash, IReadOnlyList<string> SessionPatterns, IReadOnlyList<WildcardPattern> Sessions, IReadOnlyList<TokenScope> Scopes);
 
     /// <summary>Things an operator should know about the configured tokens (a token for every session), logged at start-up.</summary>
     public IReadOnlyList<string> Warnings => _warnings;
@@ -129,9 +129,6 @@ public sealed class TokenStore : IProxyAuthenticator
             ? scope
             : throw new InvalidOperationException($"Connect:Auth:Tokens '{name}': unknown scope '{s}' (agent, proxy)")).Distinct().ToList();
         var patterns = config.Sessions.Select(p => p.Trim()).ToList();
-        return new Entry(name, hash, patterns, patterns.Select(Glob).ToList(), scopes);
+        return new Entry(name, hash, patterns, patterns.Select(p => new WildcardPattern(p)).ToList(), scopes);
     }
-
-    private static Regex Glob(string pattern) =>
-        new("^" + Regex.Escape(pattern).Replace("\\*", ".*") + "$", RegexOptions.CultureInvariant);
 }

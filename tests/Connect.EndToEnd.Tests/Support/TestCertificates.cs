@@ -58,8 +58,11 @@ public sealed class TestCertificates : IDisposable
         return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
     }
 
-    /// <summary>Writes a root-issued server certificate as PEM files (certificate, key) for a node's settings.</summary>
-    public (string Certificate, string Key) ServerPemFiles()
+    /// <summary>
+    /// Writes a server certificate as PEM files (certificate, key) for a node's settings; one issued by the intermediate
+    /// is followed in its file by the intermediate, as a CA's "fullchain.pem" is.
+    /// </summary>
+    public (string Certificate, string Key) ServerPemFiles(bool byIntermediate = false)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
@@ -69,11 +72,11 @@ public sealed class TestCertificates : IDisposable
         request.CertificateExtensions.Add(san.Build());
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ServerAuth)], false));
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
-        using var issued = request.Create(Root, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(7), RandomNumberGenerator.GetBytes(8));
+        using var issued = request.Create(byIntermediate ? Intermediate : Root, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(7), RandomNumberGenerator.GetBytes(8));
         var name = Guid.NewGuid().ToString("N");
         var certificate = Path.Combine(_dir, $"{name}.pem");
         var keyFile = Path.Combine(_dir, $"{name}.key");
-        File.WriteAllText(certificate, issued.ExportCertificatePem());
+        File.WriteAllText(certificate, issued.ExportCertificatePem() + "\n" + (byIntermediate ? Intermediate.ExportCertificatePem() + "\n" : ""));
         File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
         return (certificate, keyFile);
     }
