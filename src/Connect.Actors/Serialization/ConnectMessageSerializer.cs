@@ -35,6 +35,12 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
         ["node-info"] = typeof(NodeInfo),
         ["drain-node"] = typeof(DrainNode),
         ["drain-started"] = typeof(DrainStarted),
+        ["get-node-summary"] = typeof(GetNodeSummary),
+        ["node-summary"] = typeof(NodeSummary),
+        ["get-node-sessions"] = typeof(GetNodeSessions),
+        ["node-sessions"] = typeof(NodeSessionsPage),
+        ["get-node-session"] = typeof(GetNodeSession),
+        ["node-session"] = typeof(NodeSession),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, string> Manifests = Types.ToFrozenDictionary(p => p.Value, p => p.Key);

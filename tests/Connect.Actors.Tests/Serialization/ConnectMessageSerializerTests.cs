@@ -59,8 +59,52 @@ public sealed class ConnectMessageSerializerTests(ITestOutputHelper output) : Ac
                 ProxyInFlight: 3),
             nameof(DrainNode) => new DrainNode("deploy"),
             nameof(DrainStarted) => new DrainStarted("akka.tcp://connect@10.0.0.1:4053", AlreadyDraining: true, Links: 2, Streams: 5),
+            nameof(GetNodeSummary) => GetNodeSummary.Instance,
+            nameof(NodeSummary) => new NodeSummary("akka.tcp://connect@10.0.0.1:4053", Draining: true, 2, Links: 10_000, Streams: 12, Sessions: 9_000, Entities: 3_000, Shards: 33, "region did not answer", ProxyInFlight: 4, ReadyToTerminate: true),
+            nameof(GetNodeSessions) => new GetNodeSessions("s1", 150),
+            nameof(NodeSessionsPage) => new NodeSessionsPage(
+                "akka.tcp://connect@10.0.0.1:4053",
+                [new NodeSessionEntry("s1", EntityHere: true, [new LinkInfo("L1", "s1", "203.0.113.9:50000", T0, 1, 9, 100, 200, GoingAway: true, [])]), new NodeSessionEntry("s2", false, [])],
+                More: true,
+                "region did not answer"),
+            nameof(GetNodeSession) => new GetNodeSession("s1"),
+            nameof(NodeSession) => new NodeSession(
+                "akka.tcp://connect@10.0.0.1:4053",
+                "s1",
+                EntityHere: true,
+                [new LinkInfo("L1", "s1", "203.0.113.9:50000", T0, 1, 9, 100, 200, GoingAway: true, [new StreamInfo(4, "example.com:443", T0.AddSeconds(3), 10, 20)])],
+                StreamsOmitted: 7,
+                "region did not answer"),
             _ => null,
         };
+    }
+
+    /// <summary>The largest pages a node sends (longest names, most links or streams) stay well under Akka.Remote's frame limit (issue 16).</summary>
+    [Fact]
+    public void The_largest_admin_pages_stay_well_under_the_remoting_frame_limit()
+    {
+        var name = new string('s', 64);
+        var target = new string('h', 253) + ":65535";
+        LinkInfo Link(int i, ImmutableList<StreamInfo> streams) =>
+            new($"{name}.0123456789", name, "[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535", T0, 1_000, long.MaxValue, long.MaxValue, long.MaxValue, true, streams);
+        // A full page: 200 sessions, or 150 links (the node stops at whichever comes first).
+        var sessionsPage = new NodeSessionsPage(
+            "akka.tcp://connect@[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
+            Enumerable.Range(0, 150).Select(i => new NodeSessionEntry(name, true, [Link(i, [])])).ToImmutableList(),
+            true,
+            null);
+        var session = new NodeSession(
+            sessionsPage.Address,
+            name,
+            true,
+            [Link(0, Enumerable.Range(0, GetNodeSession.MaxStreams).Select(i => new StreamInfo(uint.MaxValue, target, T0, long.MaxValue, long.MaxValue)).ToImmutableList())],
+            1_800,
+            null);
+        foreach (object message in new object[] { sessionsPage, session })
+        {
+            var bytes = Sys.Serialization.FindSerializerFor(message).ToBinary(message);
+            Assert.True(bytes.Length < 100_000, $"{message.GetType().Name}: {bytes.Length} bytes");
+        }
     }
 
     [Theory]
