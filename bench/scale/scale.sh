@@ -10,7 +10,7 @@
 # connect-sim process (bench/Connect.Bench.Sim). Results go to bench/results/scale/ (one log per process).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-out="$repo/bench/results/scale"
+out="${OUT:-$repo/bench/results/scale}"
 mkdir -p "$out"
 COUNTS="${COUNTS:-5000 10000}"
 STORM="${STORM:-3000}"
@@ -21,16 +21,20 @@ TOKEN=dev-token-not-secret
 for p in src/Connect.Host src/Connect.Ctl bench/Connect.Bench.Sim; do
   dotnet build -c Release "$repo/$p" -nologo -v quiet >/dev/null
 done
-node_dll="$repo/src/Connect.Host/bin/Release/net10.0/connect-node.dll"
+node_dll="${NODE_DLL:-$repo/src/Connect.Host/bin/Release/net10.0/connect-node.dll}"
 ctl_dll="$repo/src/Connect.Ctl/bin/Release/net10.0/connectctl.dll"
 sim_dll="$repo/bench/Connect.Bench.Sim/bin/Release/net10.0/connect-sim.dll"
 [ -f "$ctl_dll" ] || ctl_dll="$(ls "$repo"/src/Connect.Ctl/bin/Release/net10.0/*.dll | grep -i ctl | head -1)"
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do for _ in $(seq 1 60); do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done; kill -9 "$p" 2>/dev/null || true; done
+}
 trap cleanup EXIT
 
-# start_node NAME BASE [SEED]: ports BASE+0 tunnel, +1 proxy, +2 admin, +3 cluster, +4 data.
+# start_node NAME BASE [SEED]: ports BASE+0 tunnel, +1 proxy, +2 admin, +3 cluster, +4 data. Sets $node_pid
+# (not run in a subshell, so the EXIT trap knows every process to stop).
 start_node() {
   local name=$1 base=$2 seed=${3:-}
   local args=(--tunnel-port $base --proxy-port $((base+1)) --admin-port $((base+2)) --cluster-port $((base+3)) --data-port $((base+4))
@@ -39,8 +43,10 @@ start_node() {
   DOTNET_gcServer=0 dotnet "$node_dll" "${args[@]}" >"$out/$name.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
+  node_pid=$pid
   for _ in $(seq 1 120); do
-    curl -fs "http://127.0.0.1:$((base+2))/readyz" >/dev/null 2>&1 && { echo "$pid"; return; }
+    kill -0 "$pid" 2>/dev/null || { echo "node $name exited during start-up; see $out/$name.log" >&2; exit 1; }
+    curl -fs "http://127.0.0.1:$((base+2))/readyz" >/dev/null 2>&1 && return
     sleep 0.5
   done
   echo "node $name did not become ready; see $out/$name.log" >&2; exit 1
@@ -54,8 +60,8 @@ ctl() { dotnet "$ctl_dll" "$@" --token "$TOKEN"; }
 echo "machine: $(nproc) cores, $(free -m | awk '/Mem/ {print $2}') MiB; load $(cut -d' ' -f1-3 /proc/loadavg) (shared with other work)" | tee "$out/summary.txt"
 
 # ---- idle links on one node, seen from another ----
-n1=$(start_node node1 27000)
-n2=$(start_node node2 28000 akka.tcp://connect@127.0.0.1:27003)
+start_node node1 27000; n1=$node_pid
+start_node node2 28000 akka.tcp://connect@127.0.0.1:27003; n2=$node_pid
 sleep 5
 base=$(rss_kib "$n1")
 echo "baseline node1 RSS ${base} KiB" | tee -a "$out/summary.txt"
@@ -63,7 +69,7 @@ for n in $COUNTS; do
   # Grow to n links (the simulator's first dials are jittered over 10 s), then let the node settle.
   timeout $((SETTLE + CPU_WINDOW + 300)) dotnet "$sim_dll" --servers ws://127.0.0.1:27000/v1/tunnel --token "$TOKEN" \
     --sessions "$n" --prefix "idle$n" --jitter-ms 10000 --duration-s $((SETTLE + CPU_WINDOW + 240)) --report-s 5 >"$out/sim-$n.log" 2>&1 &
-  sim=$!
+  sim=$!; pids+=("$sim")
   for _ in $(seq 1 480); do grep -q "all $n links open" "$out/sim-$n.log" && break; sleep 0.5; done
   attach=$(grep -o "all $n links open after [0-9.]* s" "$out/sim-$n.log" || echo "not all open")
   sleep "$SETTLE"
@@ -96,13 +102,13 @@ cleanup; pids=()
 
 # ---- reconnect storm: three nodes, SIGKILL the one holding a third of the links (STORM=0 skips it) ----
 [ "$STORM" -gt 0 ] || exit 0
-s1=$(start_node storm1 27000)
-s2=$(start_node storm2 28000 akka.tcp://connect@127.0.0.1:27003)
-s3=$(start_node storm3 29000 akka.tcp://connect@127.0.0.1:27003)
+start_node storm1 27000; s1=$node_pid
+start_node storm2 28000 akka.tcp://connect@127.0.0.1:27003; s2=$node_pid
+start_node storm3 29000 akka.tcp://connect@127.0.0.1:27003; s3=$node_pid
 sleep 5
 timeout 400 dotnet "$sim_dll" --servers ws://127.0.0.1:27000/v1/tunnel,ws://127.0.0.1:28000/v1/tunnel,ws://127.0.0.1:29000/v1/tunnel \
   --token "$TOKEN" --sessions "$STORM" --prefix storm --jitter-ms 5000 --duration-s 300 --report-s 1 >"$out/sim-storm.log" 2>&1 &
-sim=$!
+sim=$!; pids+=("$sim")
 for _ in $(seq 1 480); do grep -q "all $STORM links open" "$out/sim-storm.log" && break; sleep 0.5; done
 sleep 10
 held=$(curl -fs -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:27002/v1/nodes?address=127.0.0.1:29003" | grep -o '"links":[0-9]*' | cut -d: -f2)

@@ -369,6 +369,10 @@ public sealed class ConnectCtl(HttpMessageHandler? handler = null, Func<string, 
                     sessions.AddRange(view.Sessions);
                     errors.AddRange(view.Errors.Where(e => !errors.Contains(e)));
                     raw = body;
+                    if (all && view.Sessions.Count == 0 && view.Next is not null && view.Next == cursor)
+                    {
+                        throw new CtlException(ExitCodes.Failed, $"the cluster did not answer for the sessions after '{cursor}': {string.Join("; ", view.Errors)}");
+                    }
                     next = view.Next;
                     cursor = next;
                 }

@@ -121,6 +121,19 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<SessionRegion
             var answers = await AskEachAsync<NodeSessionsPage>(new GetNodeSessions(cursor, ask), null, cancellationToken).ConfigureAwait(false);
             errors.AddRange(answers.Where(a => a.Error is not null || a.Value?.EntitiesError is not null)
                 .Select(a => $"{a.Member.Address}: {a.Error ?? a.Value!.EntitiesError}").Where(e => !errors.Contains(e)).ToList());
+            if (answers.Any(a => a.Reachable && a.Value is null))
+            {
+                // A reachable member did not answer: its sessions after the cursor are unknown, so the page ends here
+                // and the next one starts at the same cursor (never skip a member's sessions without saying so).
+                var silent = string.Join("; ", answers.Where(a => a.Reachable && a.Value is null).Select(a => $"{a.Member.Address}: {a.Error}"));
+                if (round == 0)
+                {
+                    throw new TimeoutException($"listing sessions after '{cursor}': {silent}");
+                }
+                errors.Add($"page ended early: {silent}");
+                next = cursor;
+                break;
+            }
             var pages = answers.Where(a => a.Value is not null).Select(a => a.Value!).ToList();
             // A node that has more names after its page knows nothing about names past its last one yet: the merged
             // page stops there, so a name is listed only once every node has said all it holds about it.
