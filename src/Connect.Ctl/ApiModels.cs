@@ -9,7 +9,7 @@ public sealed record NodeView(
     int? Links, int? Streams, int? Sessions, int? Entities, int? Shards, bool? Draining, long? StreamsResetAtDeadline,
     bool ReadyToTerminate, string? Error);
 
-public sealed record SessionsView(List<SessionView> Sessions, List<string> Errors);
+public sealed record SessionsView(List<SessionView> Sessions, List<string> Errors, string? Next = null);
 
 public sealed record SessionView(string Name, string EntityNode, string State, List<SessionLinkView> Links, int Streams, int PendingOpens, long StreamsGranted, long StreamsRefused);
 

@@ -335,10 +335,13 @@ public sealed class ConnectCtl(HttpMessageHandler? handler = null, Func<string, 
         var state = new Option<string?>("--state", "-s") { Description = "Only sessions in this state" };
         state.AcceptOnlyFromAmong("idle", "busy", "draining", "disconnected");
         var name = new Argument<string>("name") { Description = "The session name" };
+        var limit = new Option<int?>("--limit", "-l") { Description = "Sessions per page (1-1000; default: the node's, 100)" };
+        var after = new Option<string?>("--after") { Description = "Start after this session name (the cursor printed at the end of the previous page)" };
+        var allPages = new Option<bool>("--all") { Description = "Follow every page to the end" };
         var wait = new Option<double>("--wait") { Description = "Keep checking for up to this many seconds until the node is ready (0: check once)" };
         var connect = new Command("connect", "Connect sessions and nodes: sessions, session, drain, kick, ready")
         {
-            Leaf("sessions", "Every session in the cluster: state, entity's node, links, streams, bytes", async (p, c, ct) =>
+            Leaf("sessions", "Sessions in the cluster, by name, a page at a time: state, entity's node, links, streams, bytes", async (p, c, ct) =>
             {
                 var query = new List<string>();
                 if (p.GetValue(node) is { } n)
@@ -349,21 +352,51 @@ public sealed class ConnectCtl(HttpMessageHandler? handler = null, Func<string, 
                 {
                     query.Add("state=" + s);
                 }
-                var (view, raw) = await c.GetAsync<SessionsView>("/v1/sessions" + (query.Count > 0 ? "?" + string.Join('&', query) : ""), ct).ConfigureAwait(false);
+                if (p.GetValue(limit) is { } l)
+                {
+                    query.Add("limit=" + l.ToString(CultureInfo.InvariantCulture));
+                }
+                var all = p.GetValue(allPages);
+                var sessions = new List<SessionView>();
+                var errors = new List<string>();
+                string? cursor = p.GetValue(after);
+                string raw;
+                string? next;
+                do
+                {
+                    var page = query.Concat(cursor is null ? [] : ["after=" + Uri.EscapeDataString(cursor)]).ToList();
+                    var (view, body) = await c.GetAsync<SessionsView>("/v1/sessions" + (page.Count > 0 ? "?" + string.Join('&', page) : ""), ct).ConfigureAwait(false);
+                    sessions.AddRange(view.Sessions);
+                    errors.AddRange(view.Errors.Where(e => !errors.Contains(e)));
+                    raw = body;
+                    if (all && view.Sessions.Count == 0 && view.Next is not null && view.Next == cursor)
+                    {
+                        throw new CtlException(ExitCodes.Failed, $"the cluster did not answer for the sessions after '{cursor}': {string.Join("; ", view.Errors)}");
+                    }
+                    next = view.Next;
+                    cursor = next;
+                }
+                while (all && next is not null);
                 if (Json(p))
                 {
-                    return Print(output, raw);
+                    return all
+                        ? Print(output, JsonSerializer.Serialize(new SessionsView(sessions, errors, null), AdminClient.Json))
+                        : Print(output, raw);
                 }
                 Table.Write(output, ["SESSION", "STATE", "ENTITY NODE", "LINKS", "STREAMS", "LINK NODES", "BYTES IN", "BYTES OUT"],
-                    view.Sessions.Select(x => (IReadOnlyList<string>)
+                    sessions.Select(x => (IReadOnlyList<string>)
                     [
                         x.Name, x.State, x.EntityNode, x.Links.Count.ToString(CultureInfo.InvariantCulture), x.Streams.ToString(CultureInfo.InvariantCulture),
                         x.Links.Count == 0 ? "-" : string.Join(',', x.Links.Select(l => l.Node).Distinct()),
                         Table.Bytes(x.Links.Sum(l => l.BytesIn)), Table.Bytes(x.Links.Sum(l => l.BytesOut)),
                     ]));
-                WriteErrors(error, view.Errors);
+                WriteErrors(error, errors);
+                if (next is not null)
+                {
+                    WriteErrors(error, [$"more sessions after '{next}': run again with --after {next}, or --all"]);
+                }
                 return ExitCodes.Ok;
-            }, node, state, json),
+            }, node, state, limit, after, allPages, json),
             Leaf("session", "One session in detail: its links and every open stream (target, age, bytes)", async (p, c, ct) =>
             {
                 var session = p.GetValue(name)!;
@@ -408,7 +441,8 @@ public sealed class ConnectCtl(HttpMessageHandler? handler = null, Func<string, 
                 var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(Math.Max(0, p.GetValue(wait)));
                 while (true)
                 {
-                    var (nodes, _) = await c.GetAsync<NodesView>("/v1/nodes", ct).ConfigureAwait(false);
+                    // With -a the node connectctl talks to asks only that member (its own counts and its own verdict).
+                    var (nodes, _) = await c.GetAsync<NodesView>(given is null ? "/v1/nodes" : "/v1/nodes?address=" + Uri.EscapeDataString(given), ct).ConfigureAwait(false);
                     var matches = nodes.Nodes.Where(n => given is null ? n.Self : Matches(n.Address, given)).ToList();
                     if (matches.Count != 1)
                     {

@@ -52,6 +52,12 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
         ["drain-started"] = typeof(DrainStarted),
         ["leave-node"] = typeof(LeaveNode),
         ["leave-started"] = typeof(LeaveStarted),
+        ["get-node-summary"] = typeof(GetNodeSummary),
+        ["node-summary"] = typeof(NodeSummary),
+        ["get-node-sessions"] = typeof(GetNodeSessions),
+        ["node-sessions"] = typeof(NodeSessionsPage),
+        ["get-node-session"] = typeof(GetNodeSession),
+        ["node-session"] = typeof(NodeSession),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, string> Manifests = Types.ToFrozenDictionary(p => p.Value, p => p.Key);

@@ -44,7 +44,8 @@ public sealed record SessionDetailView(SessionView Session, IReadOnlyList<Stream
 /// <summary>An open stream: its target, age and bytes (in = from the target, through the agent).</summary>
 public sealed record StreamView(string LinkId, string Node, uint StreamId, string Target, DateTimeOffset OpenedAt, double AgeSeconds, long BytesIn, long BytesOut);
 
-public sealed record SessionsView(IReadOnlyList<SessionView> Sessions, IReadOnlyList<string> Errors);
+/// <summary>GET /v1/sessions: one page, sorted by name; <see cref="Next"/> is the <c>after</c> of the next page (null on the last).</summary>
+public sealed record SessionsView(IReadOnlyList<SessionView> Sessions, IReadOnlyList<string> Errors, string? Next = null);
 
 /// <summary>GET /v1/sharding: every shard region type and its shards and entities per node.</summary>
 public sealed record ShardingView(IReadOnlyList<RegionView> Regions);

@@ -81,10 +81,32 @@ public static class AdminSetup
             }
         });
 
-        v1.MapGet("/nodes", (ClusterView view, CancellationToken ct) => view.NodesAsync(ct));
-
-        v1.MapGet("/sessions", async (string? node, string? state, ClusterView view, CancellationToken ct) =>
+        // ?address= asks only that member (the deploy gate's "is it ready?"), so the answer never waits on the others.
+        v1.MapGet("/nodes", async (string? address, ClusterView view, CancellationToken ct) =>
         {
+            if (string.IsNullOrWhiteSpace(address))
+            {
+                return Results.Json(await view.NodesAsync(ct));
+            }
+            var member = view.FindMember(address);
+            return member is null ? UnknownMember(address) : Results.Json(await view.NodesAsync(ct, member.Address));
+        });
+
+        v1.MapGet("/sessions", async (string? node, string? state, string? after, string? limit, ClusterView view, CancellationToken ct) =>
+        {
+            int? pageSize = null;
+            if (!string.IsNullOrEmpty(limit))
+            {
+                if (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsedLimit) || parsedLimit < 1 || parsedLimit > ClusterView.MaxSessionsPerPage)
+                {
+                    return Results.Json(new AdminError($"limit must be a whole number from 1 to {ClusterView.MaxSessionsPerPage}, not '{limit}'"), statusCode: StatusCodes.Status400BadRequest);
+                }
+                pageSize = parsedLimit;
+            }
+            if (!string.IsNullOrEmpty(after) && !SessionNames.IsValid(after))
+            {
+                return Results.Json(new AdminError($"after must be a session name (the 'next' of the previous page): {SessionNames.Rule}"), statusCode: StatusCodes.Status400BadRequest);
+            }
             SessionActivity? activity = null;
             if (!string.IsNullOrEmpty(state))
             {
@@ -94,7 +116,7 @@ public static class AdminSetup
                 }
                 activity = parsed;
             }
-            return Results.Json(await view.SessionsAsync(string.IsNullOrWhiteSpace(node) ? null : node, activity, ct));
+            return Results.Json(await view.SessionsAsync(string.IsNullOrWhiteSpace(node) ? null : node, activity, string.IsNullOrEmpty(after) ? null : after, pageSize, ct));
         });
 
         v1.MapGet("/sessions/{name}", async (string name, ClusterView view, CancellationToken ct) =>

@@ -24,101 +24,163 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<SessionRegion
 
     public string SelfAddress => Cluster.SelfAddress.ToString();
 
-    /// <summary>One member and what it said about itself (or why it did not).</summary>
-    public sealed record MemberAnswer(Member Member, bool Reachable, NodeInfo? Info, string? Error);
+    /// <summary>The most sessions one <c>/v1/sessions</c> page lists.</summary>
+    public const int MaxSessionsPerPage = 1000;
 
-    public async Task<IReadOnlyList<MemberAnswer>> AskMembersAsync(CancellationToken cancellationToken)
+    /// <summary>A page of <c>/v1/sessions</c> when the caller gives no limit.</summary>
+    public const int DefaultSessionsPerPage = 100;
+
+    // A filtered listing (node, state) walks the cluster's sessions in rounds of per-node pages; this bounds one
+    // request's work (50 rounds of one page per node), the rest is reached with the next cursor.
+    private const int MaxRounds = 50;
+
+    /// <summary>One member and what it said about itself (or why it did not).</summary>
+    public sealed record MemberAnswer(Member Member, bool Reachable, NodeSummary? Info, string? Error);
+
+    /// <summary>One member's answer to a query (null with <paramref name="Error"/> when it was not asked or did not answer).</summary>
+    private sealed record Answer<T>(Member Member, bool Reachable, T? Value, string? Error) where T : class;
+
+    /// <summary>Asks every member (or those <paramref name="only"/> picks) the same question, each with the timeout; unreachable members are not asked.</summary>
+    private async Task<IReadOnlyList<Answer<T>>> AskEachAsync<T>(object question, Func<Member, bool>? only, CancellationToken cancellationToken) where T : class
     {
         var state = Cluster.State;
         var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();
-        var asks = state.Members.OrderBy(m => m.Address.ToString(), StringComparer.Ordinal).Select(async member =>
+        var asks = state.Members.Where(m => only is null || only(m)).OrderBy(m => m.Address.ToString(), StringComparer.Ordinal).Select(async member =>
         {
             if (unreachable.Contains(member.Address))
             {
-                return new MemberAnswer(member, false, null, "unreachable; not asked");
+                return new Answer<T>(member, false, null, "unreachable; not asked");
             }
             try
             {
-                var info = await system.ActorSelection(member.Address + NodeInfoActor.Path)
-                    .Ask<NodeInfo>(GetNodeInfo.Instance, Timeout, cancellationToken).ConfigureAwait(false);
-                return new MemberAnswer(member, true, info, info.EntitiesError);
+                var value = await system.ActorSelection(member.Address + NodeInfoActor.Path)
+                    .Ask<T>(question, Timeout, cancellationToken).ConfigureAwait(false);
+                return new Answer<T>(member, true, value, null);
             }
             catch (AskTimeoutException)
             {
-                return new MemberAnswer(member, true, null, $"no answer within {Timeout.TotalSeconds:0.#} s");
+                return new Answer<T>(member, true, null, $"no answer within {Timeout.TotalSeconds:0.#} s");
             }
         });
         return await Task.WhenAll(asks).ConfigureAwait(false);
     }
 
-    public async Task<NodesView> NodesAsync(CancellationToken cancellationToken)
+    /// <summary>Every member's counts (one small reply each, whatever it holds), or only the member at <paramref name="address"/>.</summary>
+    public async Task<IReadOnlyList<MemberAnswer>> AskMembersAsync(CancellationToken cancellationToken, Address? address = null)
     {
-        var answers = await AskMembersAsync(cancellationToken).ConfigureAwait(false);
+        var answers = await AskEachAsync<NodeSummary>(GetNodeSummary.Instance, address is null ? null : m => m.Address.Equals(address), cancellationToken).ConfigureAwait(false);
+        return answers.Select(a => new MemberAnswer(a.Member, a.Reachable, a.Value, a.Error ?? a.Value?.EntitiesError)).ToList();
+    }
+
+    /// <summary>Every member with its counts; with <paramref name="address"/> only that member, asked directly (the deploy gate's question).</summary>
+    public async Task<NodesView> NodesAsync(CancellationToken cancellationToken, Address? address = null)
+    {
+        var answers = await AskMembersAsync(cancellationToken, address).ConfigureAwait(false);
         var leader = Cluster.State.Leader?.ToString();
         var self = SelfAddress;
         var nodes = answers.Select(a =>
         {
-            var address = a.Member.Address.ToString();
+            var member = a.Member.Address.ToString();
             var info = a.Info;
+            var regionAnswered = info is not null && info.EntitiesError is null;
             return new NodeView(
-                address,
-                address == self,
-                address == leader,
+                member,
+                member == self,
+                member == leader,
                 Addresses.OperatorRoles(a.Member.Roles),
                 a.Member.Status.ToString(),
                 a.Reachable,
-                info?.Links.Count,
-                info?.ActiveStreams,
-                info?.Links.Select(l => l.SessionId).Distinct().Count(),
-                info is null || info.EntitiesError is not null ? null : info.Entities.Count,
-                info is null || info.EntitiesError is not null ? null : info.Shards,
+                info?.Links,
+                info?.Streams,
+                info?.Sessions,
+                regionAnswered ? info!.Entities : null,
+                regionAnswered ? info!.Shards : null,
                 info?.Draining,
                 info?.StreamsResetAtDeadline,
-                info is not null && info.Links.Count == 0 && info.ActiveStreams == 0 && info.ProxyInFlight == 0,
+                info?.ReadyToTerminate ?? false,
                 a.Error);
         }).ToList();
         return new NodesView(self, leader, nodes);
     }
 
-    public async Task<SessionsView> SessionsAsync(string? node, SessionActivity? state, CancellationToken cancellationToken)
+    /// <summary>
+    /// One page of sessions, sorted by name, after <paramref name="after"/>: read from every node's link registry and
+    /// shard region in per-node pages (<see cref="GetNodeSessions"/>), never by asking the entities. Links, streams and
+    /// state come from the links' own nodes; <c>streamsGranted</c> counts the streams opened on the current links, and
+    /// the entity's own counters (waiting requests, refusals) are in <see cref="SessionAsync"/>.
+    /// </summary>
+    public async Task<SessionsView> SessionsAsync(string? node, SessionActivity? state, string? after, int? limit, CancellationToken cancellationToken)
     {
-        var answers = await AskMembersAsync(cancellationToken).ConfigureAwait(false);
-        var errors = Errors(answers);
-        // Every session the cluster knows: entities hosted anywhere, plus sessions with a link whose entity is not (yet) listed.
-        var names = answers.Where(a => a.Info is not null)
-            .SelectMany(a => a.Info!.Entities.Concat(a.Info.Links.Select(l => l.SessionId)))
-            .Distinct(StringComparer.Ordinal)
-            .Order(StringComparer.Ordinal)
-            .ToList();
-        var snapshots = await Task.WhenAll(names.Select(name => SnapshotAsync(name, cancellationToken))).ConfigureAwait(false);
+        var wanted = Math.Clamp(limit ?? DefaultSessionsPerPage, 1, MaxSessionsPerPage);
         var views = new List<SessionView>();
-        foreach (var (name, snapshot, error) in snapshots)
+        var errors = new List<string>();
+        var cursor = after;
+        string? next = null;
+        for (var round = 0; round < MaxRounds; round++)
         {
-            if (snapshot is null)
+            var ask = Math.Min(GetNodeSessions.MaxLimit, wanted - views.Count);
+            var answers = await AskEachAsync<NodeSessionsPage>(new GetNodeSessions(cursor, ask), null, cancellationToken).ConfigureAwait(false);
+            errors.AddRange(answers.Where(a => a.Error is not null || a.Value?.EntitiesError is not null)
+                .Select(a => $"{a.Member.Address}: {a.Error ?? a.Value!.EntitiesError}").Where(e => !errors.Contains(e)).ToList());
+            if (answers.Any(a => a.Reachable && a.Value is null))
             {
-                errors.Add($"session '{name}': {error}");
-                continue;
+                // A reachable member did not answer: its sessions after the cursor are unknown, so the page ends here
+                // and the next one starts at the same cursor (never skip a member's sessions without saying so).
+                var silent = string.Join("; ", answers.Where(a => a.Reachable && a.Value is null).Select(a => $"{a.Member.Address}: {a.Error}"));
+                if (round == 0)
+                {
+                    throw new TimeoutException($"listing sessions after '{cursor}': {silent}");
+                }
+                errors.Add($"page ended early: {silent}");
+                next = cursor;
+                break;
             }
-            var view = ToView(snapshot);
-            if (node is not null && !Addresses.Match(view.EntityNode, node) && !view.Links.Any(l => Addresses.Match(l.Node, node)))
+            var pages = answers.Where(a => a.Value is not null).Select(a => a.Value!).ToList();
+            // A node that has more names after its page knows nothing about names past its last one yet: the merged
+            // page stops there, so a name is listed only once every node has said all it holds about it.
+            var cutoff = pages.Where(p => p.More && p.Sessions.Count > 0).Select(p => p.Sessions[^1].SessionId).Min(StringComparer.Ordinal);
+            var merged = pages
+                .SelectMany(p => p.Sessions.Select(entry => (p.Address, Entry: entry)))
+                .Where(x => cutoff is null || string.CompareOrdinal(x.Entry.SessionId, cutoff) <= 0)
+                .GroupBy(x => x.Entry.SessionId, StringComparer.Ordinal)
+                .OrderBy(g => g.Key, StringComparer.Ordinal)
+                .ToList();
+            var taken = merged.Take(ask).ToList();
+            foreach (var group in taken)
             {
-                continue;
+                var view = ToView(group.Key, group.ToList());
+                if (node is not null && !Addresses.Match(view.EntityNode, node) && !view.Links.Any(l => Addresses.Match(l.Node, node)))
+                {
+                    continue;
+                }
+                if (state is not null && !string.Equals(view.State, state.Value.ToString(), StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+                views.Add(view);
             }
-            if (state is not null && snapshot.State != state)
+            var more = taken.Count < merged.Count || cutoff is not null;
+            if (!more)
             {
-                continue;
+                next = null;
+                break;
             }
-            views.Add(view);
+            cursor = taken.Count > 0 ? taken[^1].Key : cutoff;
+            next = cursor;
+            if (views.Count >= wanted)
+            {
+                break;
+            }
         }
-        return new SessionsView(views, errors);
+        return new SessionsView(views, errors, next);
     }
 
     /// <summary>Null when no node hosts the session's entity and no link serves it (asking would create the entity).</summary>
     public async Task<SessionDetailView?> SessionAsync(string name, CancellationToken cancellationToken)
     {
-        var answers = await AskMembersAsync(cancellationToken).ConfigureAwait(false);
-        var errors = Errors(answers);
-        var known = answers.Any(a => a.Info is not null && (a.Info.Entities.Contains(name) || a.Info.Links.Any(l => l.SessionId == name)));
+        var answers = await AskEachAsync<NodeSession>(new GetNodeSession(name), null, cancellationToken).ConfigureAwait(false);
+        var errors = answers.Where(a => a.Error is not null || a.Value?.EntitiesError is not null).Select(a => $"{a.Member.Address}: {a.Error ?? a.Value!.EntitiesError}").ToList();
+        var known = answers.Any(a => a.Value is not null && (a.Value.EntityHere || a.Value.Links.Count > 0));
         if (!known)
         {
             return null;
@@ -128,11 +190,12 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<SessionRegion
         {
             throw new TimeoutException($"session '{name}': {error}");
         }
+        errors.AddRange(answers.Where(a => a.Value is { StreamsOmitted: > 0 }).Select(a => $"{a.Member.Address}: {a.Value!.StreamsOmitted} more open streams not listed (the newest)"));
         var now = DateTimeOffset.UtcNow;
         var streams = answers
-            .Where(a => a.Info is not null)
-            .SelectMany(a => a.Info!.Links.Where(l => l.SessionId == name).SelectMany(l => l.Streams.Select(s =>
-                new StreamView(l.LinkId, a.Info.Address, s.StreamId, s.Target, s.OpenedAt, Math.Round((now - s.OpenedAt).TotalSeconds, 3), s.BytesRead, s.BytesWritten))))
+            .Where(a => a.Value is not null)
+            .SelectMany(a => a.Value!.Links.SelectMany(l => l.Streams.Select(s =>
+                new StreamView(l.LinkId, a.Value.Address, s.StreamId, s.Target, s.OpenedAt, Math.Round((now - s.OpenedAt).TotalSeconds, 3), s.BytesRead, s.BytesWritten))))
             .OrderBy(s => s.OpenedAt)
             .ToList();
         return new SessionDetailView(ToView(snapshot), streams, errors);
@@ -225,8 +288,20 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<SessionRegion
         }
     }
 
-    private static List<string> Errors(IEnumerable<MemberAnswer> answers) =>
-        answers.Where(a => a.Error is not null).Select(a => $"{a.Member.Address}: {a.Error}").ToList();
+    /// <summary>A session as the nodes' registries show it: the entity's node, and its links where their sockets end.</summary>
+    private static SessionView ToView(string name, IReadOnlyList<(string Address, NodeSessionEntry Entry)> seen)
+    {
+        var links = seen.SelectMany(x => x.Entry.Links.Select(l => new SessionLinkView(l.LinkId, x.Address, l.Since, l.ActiveStreams, l.StreamsOpened, l.BytesIn, l.BytesOut, l.GoingAway)))
+            .OrderBy(l => l.Since)
+            .ToList();
+        // The entity's own rule (SessionDecisions.Activity), applied to the links as their nodes see them now.
+        var activity = links.Count == 0 ? SessionActivity.Disconnected
+            : links.All(l => l.GoingAway) ? SessionActivity.Draining
+            : links.Any(l => l.Streams > 0) ? SessionActivity.Busy
+            : SessionActivity.Idle;
+        var entityNode = seen.FirstOrDefault(x => x.Entry.EntityHere).Address ?? string.Empty;
+        return new SessionView(name, entityNode, activity.ToString().ToLowerInvariant(), links, links.Sum(l => l.Streams), 0, links.Sum(l => l.StreamsOpened), 0);
+    }
 
     public static SessionView ToView(SessionSnapshot snapshot) => new(
         snapshot.SessionId,

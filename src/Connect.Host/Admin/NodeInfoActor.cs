@@ -12,6 +12,8 @@ namespace Connect.Host.Admin;
 /// One per node at <see cref="Path"/>: answers what this node holds (its links and their open streams, the
 /// session entities it hosts, whether it drains) and starts a drain. The admin API on any node asks every
 /// member's actor and merges; this actor only reads thread-safe snapshots and never waits on anything.
+/// Replies are counts (<see cref="GetNodeSummary"/>), pages (<see cref="GetNodeSessions"/>) or one session
+/// (<see cref="GetNodeSession"/>), so none grows with the number of links (see docs/SCALING.md).
 /// </summary>
 public sealed class NodeInfoActor : ReceiveActor
 {
@@ -20,8 +22,60 @@ public sealed class NodeInfoActor : ReceiveActor
 
     private static readonly TimeSpan RegionTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>The most links one <see cref="NodeSessionsPage"/> carries: ~220 bytes each typically, ~530 at worst (longest names, IPv6, huge counters), so at most ~80 KB.</summary>
+    public const int MaxLinksPerPage = 150;
+
     public NodeInfoActor(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region)
     {
+        Receive<GetNodeSummary>(_ =>
+        {
+            // Counted now, on this node: the deploy gate's answer does not depend on a list travelling anywhere.
+            var all = links.All;
+            var count = all.Count;
+            var streams = all.Sum(l => l.Mux.ActiveStreams);
+            var sessions = all.Select(l => l.SessionId).Distinct(StringComparer.Ordinal).Count();
+            var draining = lifecycle.IsDraining;
+            var reset = lifecycle.StreamsResetAtDeadline;
+            var proxyInFlight = proxy.InFlight;
+            var ready = count == 0 && streams == 0 && proxyInFlight == 0;
+            region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, RegionTimeout).PipeTo(
+                Sender,
+                success: state => new NodeSummary(address, draining, reset, count, streams, sessions, state.Shards.Sum(s => s.EntityIds.Count), state.Shards.Count, null, proxyInFlight, ready),
+                failure: e => new NodeSummary(address, draining, reset, count, streams, sessions, -1, -1, $"the shard region did not answer: {e.Message}", proxyInFlight, ready));
+        });
+        Receive<GetNodeSessions>(query =>
+        {
+            var after = query.After ?? string.Empty;
+            var limit = Math.Clamp(query.Limit, 1, GetNodeSessions.MaxLimit);
+            var held = links.All
+                .Where(l => string.CompareOrdinal(l.SessionId, after) > 0)
+                .GroupBy(l => l.SessionId, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.OrderBy(l => l.Since).ToList(), StringComparer.Ordinal);
+            region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, RegionTimeout).PipeTo(
+                Sender,
+                success: state => Page(address, held, state.Shards.SelectMany(s => s.EntityIds).Where(id => string.CompareOrdinal(id, after) > 0).ToHashSet(StringComparer.Ordinal), limit, null),
+                failure: e => Page(address, held, [], limit, $"the shard region did not answer: {e.Message}"));
+        });
+        Receive<GetNodeSession>(query =>
+        {
+            var held = links.All.Where(l => l.SessionId == query.SessionId).OrderBy(l => l.Since).ToList();
+            var budget = GetNodeSession.MaxStreams;
+            var omitted = 0;
+            var infos = held.Select(l =>
+            {
+                var streams = l.Mux.Streams.OrderBy(s => s.OpenedAt).ToList();
+                var listed = streams.Take(Math.Max(0, budget)).ToList();
+                budget -= listed.Count;
+                omitted += streams.Count - listed.Count;
+                return Info(l, listed.Select(s => new StreamInfo(s.Id, s.Target, s.OpenedAt, s.BytesRead, s.BytesWritten)).ToImmutableList());
+            }).ToImmutableList();
+            region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, RegionTimeout).PipeTo(
+                Sender,
+                success: state => new NodeSession(address, query.SessionId, state.Shards.Any(s => s.EntityIds.Contains(query.SessionId)), infos, omitted, null),
+                failure: e => new NodeSession(address, query.SessionId, false, infos, omitted, $"the shard region did not answer: {e.Message}"));
+        });
+        // Kept for members of the previous release during a rolling deploy: they still ask for the whole list (and
+        // lose the answer past ~1,000 links). This release never asks it.
         Receive<GetNodeInfo>(_ =>
         {
             // The links are read now; the entity list comes from the local shard region and is piped straight to the asker.
@@ -71,6 +125,28 @@ public sealed class NodeInfoActor : ReceiveActor
 
     public static Props Props(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region) =>
         Akka.Actor.Props.Create(() => new NodeInfoActor(address, links, lifecycle, proxy, region));
+
+    /// <summary>The first <paramref name="limit"/> session names after the cursor among links and entities here, bounded by <see cref="MaxLinksPerPage"/>.</summary>
+    private static NodeSessionsPage Page(string address, Dictionary<string, List<TunnelLink>> held, HashSet<string> entities, int limit, string? error)
+    {
+        var names = held.Keys.Union(entities, StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var page = ImmutableList.CreateBuilder<NodeSessionEntry>();
+        var linkCount = 0;
+        foreach (var name in names)
+        {
+            var sessionLinks = held.TryGetValue(name, out var l) ? l : [];
+            if (page.Count == limit || (page.Count > 0 && linkCount + sessionLinks.Count > MaxLinksPerPage))
+            {
+                break;
+            }
+            linkCount += sessionLinks.Count;
+            page.Add(new NodeSessionEntry(name, entities.Contains(name), sessionLinks.Select(x => Info(x, [])).ToImmutableList()));
+        }
+        return new NodeSessionsPage(address, page.ToImmutable(), page.Count < names.Count, error);
+    }
+
+    private static LinkInfo Info(TunnelLink l, ImmutableList<StreamInfo> streams) =>
+        new(l.LinkId, l.SessionId, l.RemoteAddress, l.Since, l.Mux.ActiveStreams, l.Mux.StreamsOpened, l.Mux.BytesIn, l.Mux.BytesOut, l.Mux.IsGoingAway, streams);
 
     private static ImmutableList<LinkInfo> Snapshot(LinkRegistry links) =>
         links.All

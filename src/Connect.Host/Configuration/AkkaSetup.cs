@@ -84,7 +84,7 @@ public static class AkkaSetup
                 .WithClustering(new ClusterOptions
                 {
                     SeedNodes = cluster.SeedNodes.Count > 0 ? cluster.SeedNodes.ToArray() : null,
-                    Roles = cluster.Roles.Concat(TunnelUrlRole(settings)).ToArray(),
+                    Roles = cluster.Roles.Concat(TunnelUrlRole(settings)).Append(ShardCountGuard.Role(settings.Sessions.ShardCount)).ToArray(),
                 })
                 .WithShardRegion<SessionRegion>(
                     SessionRegion.TypeName,
@@ -103,6 +103,12 @@ public static class AkkaSetup
                 builder.AddHocon(cluster.Hocon, HoconAddMode.Prepend);
             }
             builder.WithNodeInfoActor(provider);
+            builder.WithActors((system, _, _) => system.ActorOf(
+                ShardCountGuard.Props(
+                    settings.Sessions.ShardCount,
+                    provider.GetRequiredService<ILoggerFactory>().CreateLogger<ShardCountGuard>(),
+                    () => provider.GetRequiredService<IHostApplicationLifetime>().StopApplication()),
+                ShardCountGuard.Name));
             // A leave issued from any node runs coordinated shutdown here; its service-requests-done phase waits for the
             // drain, and the phase timeout is sized above the drain deadline so Akka's default timer never cuts it short.
             var drainPhase = settings.Drain.Deadline + settings.Drain.ProxyGrace + TimeSpan.FromSeconds(10);

@@ -17,9 +17,39 @@ namespace Connect.Actors.Tests.Serialization;
 /// </summary>
 public sealed class ConnectMessageSerializerTests(ITestOutputHelper output) : ActorTestBase(output)
 {
+    private static readonly DateTimeOffset T0 = new(2025, 3, 4, 5, 6, 7, 890, TimeSpan.FromHours(2));
+
     public static TheoryData<string> MessageTypeNames => new(ConnectMessageSerializer.MessageTypes.Select(t => t.Name).Order());
 
     private object? Sample(Type type) => MessageSamples.For(type, CreateTestProbe("link").Ref);
+
+    /// <summary>The largest pages a node sends (longest names, most links or streams) stay well under Akka.Remote's frame limit (issue 16).</summary>
+    [Fact]
+    public void The_largest_admin_pages_stay_well_under_the_remoting_frame_limit()
+    {
+        var name = new string('s', 64);
+        var target = new string('h', 253) + ":65535";
+        LinkInfo Link(int i, ImmutableList<StreamInfo> streams) =>
+            new($"{name}.0123456789", name, "[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535", T0, 1_000, long.MaxValue, long.MaxValue, long.MaxValue, true, streams);
+        // A full page: 200 sessions, or 150 links (the node stops at whichever comes first).
+        var sessionsPage = new NodeSessionsPage(
+            "akka.tcp://connect@[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
+            Enumerable.Range(0, 150).Select(i => new NodeSessionEntry(name, true, [Link(i, [])])).ToImmutableList(),
+            true,
+            null);
+        var session = new NodeSession(
+            sessionsPage.Address,
+            name,
+            true,
+            [Link(0, Enumerable.Range(0, GetNodeSession.MaxStreams).Select(i => new StreamInfo(uint.MaxValue, target, T0, long.MaxValue, long.MaxValue)).ToImmutableList())],
+            1_800,
+            null);
+        foreach (object message in new object[] { sessionsPage, session })
+        {
+            var bytes = Sys.Serialization.FindSerializerFor(message).ToBinary(message);
+            Assert.True(bytes.Length < 100_000, $"{message.GetType().Name}: {bytes.Length} bytes");
+        }
+    }
 
     [Theory]
     [MemberData(nameof(MessageTypeNames))]

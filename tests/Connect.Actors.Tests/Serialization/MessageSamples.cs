@@ -48,6 +48,22 @@ internal static class MessageSamples
             nameof(LeaveNode) => new LeaveNode("rolling deploy"),
             nameof(LeaveStarted) => new LeaveStarted("akka.tcp://connect@10.0.0.1:4053", AlreadyLeaving: true, Links: 3, Streams: 7),
             nameof(DrainStarted) => new DrainStarted("akka.tcp://connect@10.0.0.1:4053", AlreadyDraining: true, Links: 2, Streams: 5),
+            nameof(GetNodeSummary) => GetNodeSummary.Instance,
+            nameof(NodeSummary) => new NodeSummary("akka.tcp://connect@10.0.0.1:4053", Draining: true, 2, Links: 10_000, Streams: 12, Sessions: 9_000, Entities: 3_000, Shards: 33, "region did not answer", ProxyInFlight: 4, ReadyToTerminate: true),
+            nameof(GetNodeSessions) => new GetNodeSessions("s1", 150),
+            nameof(NodeSessionsPage) => new NodeSessionsPage(
+                "akka.tcp://connect@10.0.0.1:4053",
+                [new NodeSessionEntry("s1", EntityHere: true, [new LinkInfo("L1", "s1", "203.0.113.9:50000", T0, 1, 9, 100, 200, GoingAway: true, [])]), new NodeSessionEntry("s2", false, [])],
+                More: true,
+                "region did not answer"),
+            nameof(GetNodeSession) => new GetNodeSession("s1"),
+            nameof(NodeSession) => new NodeSession(
+                "akka.tcp://connect@10.0.0.1:4053",
+                "s1",
+                EntityHere: true,
+                [new LinkInfo("L1", "s1", "203.0.113.9:50000", T0, 1, 9, 100, 200, GoingAway: true, [new StreamInfo(4, "example.com:443", T0.AddSeconds(3), 10, 20)])],
+                StreamsOmitted: 7,
+                "region did not answer"),
             _ => null,
         };
     }

@@ -41,7 +41,7 @@ public sealed class TestNode : IAsyncDisposable
     public LinkRegistry Links => Services.GetRequiredService<LinkRegistry>();
 
     /// <summary>Starts a node; <paramref name="seeds"/> empty forms a cluster of one. Ports are free ones unless given.</summary>
-    public static async Task<TestNode> StartAsync(IEnumerable<string>? seeds = null, IDictionary<string, string?>? settings = null, int tunnelPort = 0, int proxyPort = 0, Action<WebApplicationBuilder>? configure = null, LogCapture? logs = null)
+    public static async Task<TestNode> StartAsync(IEnumerable<string>? seeds = null, IDictionary<string, string?>? settings = null, int tunnelPort = 0, int proxyPort = 0, Action<WebApplicationBuilder>? configure = null, LogCapture? logs = null, bool waitUp = true)
     {
         var overrides = new Dictionary<string, string?>
         {
@@ -80,7 +80,10 @@ public sealed class TestNode : IAsyncDisposable
         });
         await app.StartAsync();
         var node = new TestNode(app);
-        await node.WaitUpAsync(TimeSpan.FromSeconds(30));
+        if (waitUp)
+        {
+            await node.WaitUpAsync(TimeSpan.FromSeconds(30));
+        }
         return node;
     }
 

@@ -1,0 +1,28 @@
+namespace Connect.Bench.Sim;
+
+/// <summary>What to simulate: how many sessions, links per session, which nodes, and how the agents behave.</summary>
+public sealed record SimulatorOptions
+{
+    /// <summary>Tunnel URLs of the nodes (<c>ws://host:port/v1/tunnel</c>); link k of session s starts at server (s + k) mod n.</summary>
+    public required IReadOnlyList<Uri> Servers { get; init; }
+
+    public required string Token { get; init; }
+
+    public int Sessions { get; init; } = 100;
+
+    public int LinksPerSession { get; init; } = 1;
+
+    /// <summary>Session names are PREFIX-00000, PREFIX-00001, ...</summary>
+    public string SessionPrefix { get; init; } = "sim";
+
+    /// <summary>Each link's first dial waits a random time up to this (the agents' jittered start).</summary>
+    public TimeSpan DialJitter { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Reconnect backoff: first wait, doubled per failure up to the maximum, each with full jitter (like the agent).</summary>
+    public TimeSpan BackoffMin { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan BackoffMax { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Most WebSocket handshakes in flight at once (a real fleet's are spread over many machines).</summary>
+    public int MaxConcurrentDials { get; init; } = 64;
+}
