@@ -26,14 +26,6 @@ public sealed class BlueGreenTests(ITestOutputHelper output)
         ["Connect:Sessions:HoldTimeout"] = "00:00:15",
     };
 
-    private static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     [Fact]
     public async Task All_blue_nodes_drain_at_once_and_every_session_moves_to_green_with_zero_failed_requests()
@@ -59,7 +51,7 @@ public sealed class BlueGreenTests(ITestOutputHelper output)
 
             // Green joins and is registered with the balancer.
             // Fixed tunnel ports, as in production: a node advertises its tunnel URL (for GOAWAY suggestions) only when its port is known up front.
-            green = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => TestNode.StartAsync(seeds: [blue[0].Address], settings: Settings, tunnelPort: FreePort())));
+            green = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => TestNode.StartAsync(seeds: [blue[0].Address], settings: Settings, tunnelPort: FreePorts.Next())));
             await Task.WhenAll(blue.Concat(green).Select(n => n.WaitMembersUpAsync(6, Bound)));
             foreach (var node in green)
             {

@@ -29,21 +29,13 @@ public sealed class RollingRestartTests(ITestOutputHelper output)
         ["Connect:Sessions:HoldTimeout"] = "00:00:15",
     };
 
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     [Fact]
     public async Task Every_node_restarts_in_turn_under_traffic_with_zero_failed_requests_and_every_byte_verified()
     {
         await using var targets = await TestTargets.StartAsync();
-        var tunnelPorts = Enumerable.Range(0, 3).Select(_ => FreePort()).ToArray();
-        var proxyPorts = Enumerable.Range(0, 3).Select(_ => FreePort()).ToArray();
+        var tunnelPorts = Enumerable.Range(0, 3).Select(_ => FreePorts.Next()).ToArray();
+        var proxyPorts = Enumerable.Range(0, 3).Select(_ => FreePorts.Next()).ToArray();
         var nodes = new TestNode?[3];
         nodes[0] = await TestNode.StartAsync(settings: DrainSettings, tunnelPort: tunnelPorts[0], proxyPort: proxyPorts[0]);
         nodes[1] = await TestNode.StartAsync(seeds: [nodes[0]!.Address], settings: DrainSettings, tunnelPort: tunnelPorts[1], proxyPort: proxyPorts[1]);

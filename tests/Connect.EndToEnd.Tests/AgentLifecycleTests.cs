@@ -7,21 +7,13 @@ namespace Connect.EndToEnd.Tests;
 /// <summary>The agent's side of a link's life: reconnecting after the node restarts, and refusing to run with a bad token.</summary>
 public sealed class AgentLifecycleTests
 {
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     [Fact]
     public async Task The_agent_reconnects_after_the_node_restarts_and_traffic_flows_again()
     {
         await using var targets = await TestTargets.StartAsync();
-        var tunnelPort = FreePort();
-        var proxyPort = FreePort();
+        var tunnelPort = FreePorts.Next();
+        var proxyPort = FreePorts.Next();
         var node = await TestNode.StartAsync(tunnelPort: tunnelPort, proxyPort: proxyPort);
         await using var agent = await TestAgent.StartAsync("restart", [node.TunnelUri]);
         using (var client = ProxyClient.Http(proxyPort, "restart"))

@@ -15,14 +15,6 @@ public sealed class AgentServerChoiceTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     [Fact]
     public async Task A_GOAWAY_suggesting_plain_ws_or_a_foreign_host_is_not_followed_and_the_token_stays_under_TLS()
@@ -109,7 +101,7 @@ public sealed class AgentServerChoiceTests
         var settings = new Dictionary<string, string?> { ["Connect:Drain:ProxyGrace"] = "00:00:00" };
         var a = await TestNode.StartAsync(settings: settings);
         // B's tunnel port is fixed, so B advertises its URL to the cluster and A's drain suggests it.
-        await using var b = await TestNode.StartAsync(seeds: [a.Address], settings: settings, tunnelPort: FreePort());
+        await using var b = await TestNode.StartAsync(seeds: [a.Address], settings: settings, tunnelPort: FreePorts.Next());
         await Task.WhenAll(a.WaitMembersUpAsync(2, Bound), b.WaitMembersUpAsync(2, Bound));
         await using var agent = await TestAgent.StartAsync("green", [a.TunnelUri]);
 

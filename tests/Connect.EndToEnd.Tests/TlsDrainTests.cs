@@ -16,14 +16,6 @@ namespace Connect.EndToEnd.Tests;
 /// </summary>
 public sealed class TlsDrainTests
 {
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     [Fact]
     public async Task Between_TLS_nodes_the_advertised_tunnel_url_and_the_GOAWAY_suggestions_are_wss()
@@ -35,8 +27,8 @@ public sealed class TlsDrainTests
             ["Connect:Tunnel:Certificate:Path"] = certPath,
             ["Connect:Tunnel:Certificate:KeyPath"] = keyPath,
         };
-        var portA = FreePort();
-        var portB = FreePort();
+        var portA = FreePorts.Next();
+        var portB = FreePorts.Next();
         await using var nodeA = await TestNode.StartAsync(settings: tls, tunnelPort: portA);
         await using var nodeB = await TestNode.StartAsync(seeds: [nodeA.Address], settings: tls, tunnelPort: portB);
         await nodeA.WaitMembersUpAsync(2, TimeSpan.FromSeconds(30));

@@ -41,7 +41,7 @@ public sealed class Http10Target : IAsyncDisposable
         }
         var folder = Directory.CreateTempSubdirectory("connect-http10-").FullName;
         await File.WriteAllTextAsync(Path.Combine(folder, "index.html"), Body);
-        var port = FreePort();
+        var port = FreePorts.Next();
         var process = Process.Start(new ProcessStartInfo(python, ["-m", "http.server", port.ToString(), "--bind", "127.0.0.1", "--directory", folder])
         {
             RedirectStandardOutput = true,
@@ -132,12 +132,6 @@ public sealed class Http10Target : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
 
     private static string? FindOnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator)
