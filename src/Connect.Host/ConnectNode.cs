@@ -6,6 +6,7 @@ using Connect.Actors.Sessions;
 using Connect.Actors.Streams;
 using Connect.Host.Admin;
 using Connect.Host.Configuration;
+using Connect.Host.Draining;
 using Connect.Host.Health;
 using Connect.Host.NodeChannel;
 using Connect.Host.Security;

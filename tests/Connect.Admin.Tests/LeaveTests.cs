@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Connect.Admin.Tests.Support;
 using Connect.EndToEnd.Tests.Support;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Microsoft.Extensions.DependencyInjection;
 using ExitCodes = Connect.Ctl.ExitCodes;

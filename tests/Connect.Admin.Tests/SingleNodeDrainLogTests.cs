@@ -1,4 +1,5 @@
 using Connect.EndToEnd.Tests.Support;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -1,5 +1,6 @@
 using Connect.Browser.Tests.Support;
 using Connect.EndToEnd.Tests.Support;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Microsoft.Extensions.DependencyInjection;
 

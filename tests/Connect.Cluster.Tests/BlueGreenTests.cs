@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Connect.Cluster.Tests.Support;
 using Connect.EndToEnd.Tests.Support;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;

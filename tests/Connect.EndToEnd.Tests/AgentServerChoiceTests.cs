@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Connect.EndToEnd.Tests.Support;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Connect.EndToEnd.Tests.Support;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using Connect.EndToEnd.Tests.Support;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.DependencyInjection;

@@ -5,6 +5,7 @@ using Connect.Actors.Links;
 using Connect.Actors.Protocol;
 using Connect.Actors.Sessions;
 using Connect.Host.Configuration;
+using Connect.Host.Draining;
 using Connect.Host.Health;
 using Connect.Host.Metrics;
 using Connect.Host.Security;

@@ -6,6 +6,7 @@ using Akka.Hosting;
 using Connect.Actors.Protocol;
 using Connect.Actors.Sessions;
 using Connect.Host.Configuration;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Microsoft.Extensions.Options;
 

@@ -4,6 +4,7 @@ using Akka.Cluster.Sharding;
 using Akka.Event;
 using Connect.Actors.Links;
 using Connect.Actors.Protocol;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 
 namespace Connect.Host.Admin;

@@ -8,6 +8,7 @@ using Connect.Actors.Protocol;
 using Connect.Actors.Serialization;
 using Connect.Actors.Sessions;
 using Connect.Host.Admin;
+using Connect.Host.Draining;
 
 namespace Connect.Host.Configuration;
 
@@ -31,7 +32,7 @@ public static class AkkaSetup
     {
         // Same rule as the banner (AdvertisedUrls): wss:// when the tunnel has a certificate, so a drain never downgrades agents.
         var url = AdvertisedUrls.AdvertisedTunnel(settings);
-        return string.IsNullOrWhiteSpace(url) ? [] : [Connect.Host.Tunnels.NodeLifecycle.TunnelUrlRole(url)];
+        return string.IsNullOrWhiteSpace(url) ? [] : [NodeLifecycle.TunnelUrlRole(url)];
     }
 
     private static RemoteOptions RemoteOptionsFor(ConnectSettings settings, Connect.Host.Security.ClusterTls tls)
@@ -115,7 +116,7 @@ public static class AkkaSetup
             builder.AddHocon($"akka.coordinated-shutdown.phases.service-requests-done.timeout = {(int)drainPhase.TotalMilliseconds}ms", HoconAddMode.Prepend);
             builder.AddStartup((system, _) =>
             {
-                var lifecycle = provider.GetRequiredService<Connect.Host.Tunnels.NodeLifecycle>();
+                var lifecycle = provider.GetRequiredService<NodeLifecycle>();
                 CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceRequestsDone, "connect-drain", async () =>
                 {
                     await lifecycle.DrainAsync("leaving the cluster", CancellationToken.None).ConfigureAwait(false);

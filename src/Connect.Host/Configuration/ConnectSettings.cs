@@ -166,7 +166,7 @@ public sealed class ClusterSettings
     /// <summary>Extra HOCON appended last, for settings without a typed option (see cluster-config/).</summary>
     public string? Hocon { get; set; }
 
-    /// <summary>Port of the node-to-node data channel (Akka.Streams TCP); 0 picks a free port.</summary>
+    /// <summary>Port of the node-to-node data channel (plain TCP, or TLS with the cluster certificate); 0 picks a free port.</summary>
     public int DataPort { get; set; } = 7091;
 
     /// <summary>

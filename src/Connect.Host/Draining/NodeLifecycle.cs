@@ -8,7 +8,7 @@ using Connect.Proxy;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.Options;
 
-namespace Connect.Host.Tunnels;
+namespace Connect.Host.Draining;
 
 /// <summary>
 /// The node's drain, the lesson the product exists for: a deploy moves every session off a node without

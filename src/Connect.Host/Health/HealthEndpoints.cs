@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Connect.Actors.Links;
 using Connect.Host.Configuration;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Akka.Actor;
 using Akka.Cluster;
 using Connect.Actors.Links;
+using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 
 namespace Connect.Host.Metrics;
