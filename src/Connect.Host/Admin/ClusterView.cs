@@ -327,9 +327,12 @@ public static class Addresses
 
     /// <summary>
     /// The roles an operator configured (Connect:Cluster:Roles). Internal roles are left out: the tunnel URL a node
-    /// advertises as an encoded role (tunnel-url-...) and Akka's data-center role (dc-default) mean nothing to a reader.
+    /// advertises as an encoded role (tunnel-url-...), its session shard count (shards-N) and Akka's data-center role
+    /// (dc-default) mean nothing to a reader.
     /// </summary>
     public static List<string> OperatorRoles(IEnumerable<string> roles) =>
-        roles.Where(r => !r.StartsWith(NodeLifecycle.TunnelUrlRolePrefix, StringComparison.Ordinal) && !r.StartsWith("dc-", StringComparison.Ordinal))
+        roles.Where(r => !r.StartsWith(NodeLifecycle.TunnelUrlRolePrefix, StringComparison.Ordinal)
+                && !r.StartsWith(ShardCountGuard.RolePrefix, StringComparison.Ordinal)
+                && !r.StartsWith("dc-", StringComparison.Ordinal))
             .Order(StringComparer.Ordinal).ToList();
 }

@@ -15,7 +15,7 @@ public sealed partial class ShardCountGuard : ReceiveActor
 {
     public const string Name = "connect-shard-count-guard";
 
-    private const string RolePrefix = "shards-";
+    public const string RolePrefix = "shards-";
 
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private bool _leaving;
