@@ -144,6 +144,10 @@ public sealed class MembershipChangeTests(ITestOutputHelper output)
             await stopLoop.CancelAsync();
             await loop.WaitAsync(Bound);
             output.WriteLine($"two-link session: {served} requests served during the crash, {failures.Count} failed");
+            foreach (var failure in failures)
+            {
+                output.WriteLine($"  failed: {failure}");
+            }
             Assert.True(served > 0);
             Assert.Empty(failures);
         }

@@ -75,7 +75,10 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
         Receive<Heartbeat>(_ =>
         {
             var load = Load();
-            if (!Changed(_lastReported, load) && ++_unchangedBeats < UnchangedBeatsPerReport)
+            // Until the entity has answered (after a crash its shard may still point at the dead node, and an attach
+            // sent then is lost), every beat goes through the region: an entity that does not know the link answers
+            // LinkUnknown and the link attaches again within one beat, as it did before reports were skipped.
+            if (_entity is not null && !Changed(_lastReported, load) && ++_unchangedBeats < UnchangedBeatsPerReport)
             {
                 return;
             }

@@ -109,9 +109,11 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
                 cache?.Forget(sessionId, granted.LinkId);
                 exclude = exclude.Add(granted.LinkId);
             }
-            catch (Exception e) when (fromCache && e is not StreamOpenException && attempt < MaxAttempts && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (fromCache && attempt < MaxAttempts && !cancellationToken.IsCancellationRequested)
             {
-                // A cached remote link whose node is gone (channel refused or reset): forget it, try the next.
+                // A cached remote link whose node is gone (channel refused, reset, or torn down with the open pending,
+                // which fails the open itself): forget it and ask again. The entity has had time to come back by then,
+                // and it only names live links; a real refusal by the agent costs one more open at worst.
                 logger.LogDebug(e, "session {SessionId}: cached link {LinkId} on {LinkNode} failed; trying another", sessionId, granted.LinkId, granted.LinkNode);
                 cache?.Forget(sessionId, granted.LinkId);
                 exclude = exclude.Add(granted.LinkId);
