@@ -1,19 +1,21 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Hosting;
-using Connect.Actors.Links;
 using Connect.Actors.Sessions;
-using Connect.Actors.Streams;
 using Connect.Host.Admin;
 using Connect.Host.Configuration;
 using Connect.Host.Draining;
 using Connect.Host.Health;
-using Connect.Host.NodeChannel;
 using Connect.Host.Security;
 using Connect.Host.Tunnels;
 using Connect.Proxy;
 using Connect.Proxy.Configuration;
 using Connect.Proxy.Forwarding;
+using Connect.Routing;
+using Connect.Routing.Links;
+using Connect.Routing.NodeChannel;
+using Connect.Routing.Security;
+using Connect.Routing.Streams;
 using Microsoft.Extensions.Options;
 
 namespace Connect.Host;
@@ -97,6 +99,11 @@ public static class ConnectNode
         services.AddSingleton<ProxyConnectionMiddleware>();
         services.AddSingleton(new NodeChannelSecret(NodeChannelHandshake.SecretBytes(
             string.IsNullOrEmpty(settings.Cluster.DataSecret) ? "development-data-secret-" + settings.Cluster.SystemName : settings.Cluster.DataSecret)));
+        services.AddSingleton(sp =>
+        {
+            var bound = sp.GetRequiredService<IOptions<ConnectSettings>>().Value;
+            return new NodeChannelSettings(bound.ClusterBindAddress, bound.Cluster.DataPort, bound.Cluster.DataHandshakeTimeout);
+        });
         services.AddSingleton<NodeChannelServer>();
         services.AddHostedService(sp => sp.GetRequiredService<NodeChannelServer>());
         services.AddSingleton<NodeChannelPool>();

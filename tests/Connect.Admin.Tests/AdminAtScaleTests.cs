@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Connect.Actors.Links;
 using Connect.Admin.Tests.Support;
 using ExitCodes = Connect.Ctl.ExitCodes;
 using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Admin;
+using Connect.Routing.Links;
 using Connect.Tunnel.Multiplexing;
 using Connect.Tunnel.Transport;
 using Xunit.Abstractions;

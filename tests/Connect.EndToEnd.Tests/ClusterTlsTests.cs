@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Configuration;
 using Connect.EndToEnd.Tests.Support;
-using Connect.Host.NodeChannel;
+using Connect.Routing.NodeChannel;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Connect.EndToEnd.Tests;

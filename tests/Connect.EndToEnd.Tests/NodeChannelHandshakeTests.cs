@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Connect.EndToEnd.Tests.Support;
-using Connect.Host.NodeChannel;
 using Connect.Host.Tunnels;
+using Connect.Routing.NodeChannel;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Connect.EndToEnd.Tests;

@@ -1,6 +1,6 @@
 using Connect.EndToEnd.Tests.Support;
-using Connect.Host.NodeChannel;
-using Connect.Host.Security;
+using Connect.Routing.NodeChannel;
+using Connect.Routing.Security;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

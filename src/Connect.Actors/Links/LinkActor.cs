@@ -21,7 +21,7 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
     // link without the watch noticing. At 10,000 idle links this is ~170 instead of 2,000 remote messages a second.
     private const int UnchangedBeatsPerReport = 12;
 
-    private readonly TunnelLink _link;
+    private readonly LinkParts _link;
     private readonly IActorRef _region;
     private readonly string _node;
     private readonly string _dataEndpoint;
@@ -34,9 +34,9 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
     private Action<TunnelMux>? _onStreamsChanged;
     private Action<GoAwayInfo>? _onGoAway;
 
-    public LinkActor(TunnelLink link, IActorRef region, string node, string dataEndpoint, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers)
+    public LinkActor(string sessionId, string linkId, TunnelMux mux, DateTimeOffset since, IActorRef region, string node, string dataEndpoint, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers)
     {
-        _link = link;
+        _link = new LinkParts(sessionId, linkId, mux, since);
         _region = region;
         _node = node;
         _dataEndpoint = dataEndpoint;
@@ -112,8 +112,12 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(TunnelLink link, IActorRef region, string node, string dataEndpoint, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers) =>
-        Akka.Actor.Props.Create(() => new LinkActor(link, region, node, dataEndpoint, suggestedServers, loggers));
+    /// <param name="mux">The link's multiplexer: the actor watches its streams and closing, and sends GOAWAY on it; the bytes stay in the multiplexer.</param>
+    public static Props Props(string sessionId, string linkId, TunnelMux mux, DateTimeOffset since, IActorRef region, string node, string dataEndpoint, Func<IReadOnlyList<string>> suggestedServers, ILoggerFactory loggers) =>
+        Akka.Actor.Props.Create(() => new LinkActor(sessionId, linkId, mux, since, region, node, dataEndpoint, suggestedServers, loggers));
+
+    /// <summary>What the actor knows of its link (the data path's <c>TunnelLink</c> lives in Connect.Routing, which references this project).</summary>
+    private sealed record LinkParts(string SessionId, string LinkId, TunnelMux Mux, DateTimeOffset Since);
 
     private sealed record StreamsChanged
     {

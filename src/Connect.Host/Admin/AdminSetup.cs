@@ -1,7 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Hosting;
-using Connect.Actors.Links;
 using Connect.Actors.Protocol;
 using Connect.Actors.Sessions;
 using Connect.Host.Configuration;
@@ -10,6 +9,7 @@ using Connect.Host.Health;
 using Connect.Host.Metrics;
 using Connect.Host.Security;
 using Connect.Host.Tunnels;
+using Connect.Routing.Links;
 using Connect.Tunnel.Targets;
 
 namespace Connect.Host.Admin;

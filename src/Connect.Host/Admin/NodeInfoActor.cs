@@ -2,10 +2,10 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
-using Connect.Actors.Links;
 using Connect.Actors.Protocol;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Routing.Links;
 
 namespace Connect.Host.Admin;
 

@@ -35,7 +35,7 @@ public static class AkkaSetup
         return string.IsNullOrWhiteSpace(url) ? [] : [NodeLifecycle.TunnelUrlRole(url)];
     }
 
-    private static RemoteOptions RemoteOptionsFor(ConnectSettings settings, Connect.Host.Security.ClusterTls tls)
+    private static RemoteOptions RemoteOptionsFor(ConnectSettings settings, Connect.Routing.Security.ClusterTls tls)
     {
         var remote = new RemoteOptions
         {
@@ -60,7 +60,7 @@ public static class AkkaSetup
         return remote;
     }
 
-    public static IServiceCollection AddConnectCluster(this IServiceCollection services, ConnectSettings settings, Connect.Host.Security.ClusterTls tls)
+    public static IServiceCollection AddConnectCluster(this IServiceCollection services, ConnectSettings settings, Connect.Routing.Security.ClusterTls tls)
     {
         var cluster = settings.Cluster;
         services.AddAkka(cluster.SystemName, (builder, provider) =>

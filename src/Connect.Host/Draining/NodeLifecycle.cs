@@ -1,10 +1,10 @@
 using Akka.Actor;
 using Akka.Cluster;
-using Connect.Actors.Links;
 using Connect.Actors.Protocol;
 using Connect.Host.Configuration;
 using Connect.Host.Draining;
 using Connect.Proxy;
+using Connect.Routing.Links;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.Options;
 

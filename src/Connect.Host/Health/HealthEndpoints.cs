@@ -1,9 +1,9 @@
 using Akka.Actor;
 using Akka.Cluster;
-using Connect.Actors.Links;
 using Connect.Host.Configuration;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Routing.Links;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;

@@ -1,9 +1,9 @@
 using System.Diagnostics.Metrics;
 using Akka.Actor;
 using Akka.Cluster;
-using Connect.Actors.Links;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Routing.Links;
 
 namespace Connect.Host.Metrics;
 

@@ -9,6 +9,7 @@ using Connect.Host.Draining;
 using Connect.Host.Security;
 using Connect.Proxy;
 using Connect.Proxy.Auth;
+using Connect.Routing.Links;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 using Connect.Tunnel.Targets;
@@ -139,7 +140,7 @@ public static partial class TunnelEndpoint
         try
         {
             link.Actor = system.ActorOf(
-                LinkActor.Props(link, region.ActorRef, node.Address, node.DataEndpoint, lifecycle.SuggestedServers, loggers),
+                LinkActor.Props(link.SessionId, link.LinkId, link.Mux, link.Since, region.ActorRef, node.Address, node.DataEndpoint, lifecycle.SuggestedServers, loggers),
                 "link-" + Uri.EscapeDataString(linkId));
             Log.LinkAccepted(logger, session, linkId, remote);
             var closed = await mux.RunAsync();

@@ -23,20 +23,20 @@ public sealed class LinkActorTests(ITestOutputHelper output) : ActorTestBase(out
     private const string DataEndpoint = "10.0.0.1:7000";
 
     private MuxPair _pair = null!;
-    private TunnelLink _link = null!;
+    private DateTimeOffset _since;
     private TestProbe _region = null!;
 
     public async Task InitializeAsync()
     {
         _pair = await MuxPair.StartAsync(TransportKind.WebSocket);
-        _link = new TunnelLink(LinkId, Session, _pair.Server, "127.0.0.1:50000", DateTimeOffset.UtcNow);
+        _since = DateTimeOffset.UtcNow;
         _region = CreateTestProbe("region");
     }
 
     public async Task DisposeAsync() => await _pair.DisposeAsync();
 
     private IActorRef StartLink() =>
-        Sys.ActorOf(LinkActor.Props(_link, _region.Ref, Node, DataEndpoint, () => ["other.example:443"], NullLoggerFactory.Instance), "link-" + LinkId);
+        Sys.ActorOf(LinkActor.Props(Session, LinkId, _pair.Server, _since, _region.Ref, Node, DataEndpoint, () => ["other.example:443"], NullLoggerFactory.Instance), "link-" + LinkId);
 
     private async Task<AttachLink> ExpectAttachAsync()
     {
@@ -45,7 +45,7 @@ public sealed class LinkActorTests(ITestOutputHelper output) : ActorTestBase(out
         Assert.Equal(LinkId, attach.LinkId);
         Assert.Equal(Node, attach.Node);
         Assert.Equal(DataEndpoint, attach.DataEndpoint);
-        Assert.Equal(_link.Since, attach.Since);
+        Assert.Equal(_since, attach.Since);
         return attach;
     }
 

@@ -1,9 +1,9 @@
 using Akka.Actor;
 using Akka.Cluster;
-using Connect.Actors.Links;
 using Connect.Host;
 using Connect.Host.Configuration;
 using Connect.Host.Tunnels;
+using Connect.Routing.Links;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -118,7 +118,7 @@ public sealed class TestNode : IAsyncDisposable
         {
             link.Mux.Abort("node crashed");
         }
-        Services.GetRequiredService<Connect.Host.NodeChannel.NodeChannelServer>().Abort();
+        Services.GetRequiredService<Connect.Routing.NodeChannel.NodeChannelServer>().Abort();
         await Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().StopAsync(new CancellationToken(canceled: true));
         await Services.GetRequiredService<ActorSystem>().Terminate();
     }

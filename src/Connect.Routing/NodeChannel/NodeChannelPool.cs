@@ -2,13 +2,14 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
-using Connect.Host.Security;
-using Connect.Actors.Streams;
+using Connect.Routing.Security;
+using Connect.Routing.Streams;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 using Connect.Tunnel.Transport;
+using Microsoft.Extensions.Logging;
 
-namespace Connect.Host.NodeChannel;
+namespace Connect.Routing.NodeChannel;
 
 /// <summary>
 /// The dialling end of node-to-node data channels: one authenticated TCP connection per peer node, opened on

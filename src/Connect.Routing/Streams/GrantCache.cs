@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Connect.Actors.Protocol;
 
-namespace Connect.Actors.Streams;
+namespace Connect.Routing.Streams;
 
 /// <summary>
 /// What this node learnt from the session entities' recent grants: which links of a session were healthy. The

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Connect.Actors.Links;
+namespace Connect.Routing.Links;
 
 /// <summary>The links whose sockets terminate on this node; the stream broker finds local links here, and readiness asks it whether the node still holds any.</summary>
 public sealed class LinkRegistry

@@ -1,7 +1,7 @@
 using Akka.Actor;
 using Connect.Tunnel.Multiplexing;
 
-namespace Connect.Actors.Links;
+namespace Connect.Routing.Links;
 
 /// <summary>An agent's WebSocket on this node: its multiplexer, the session it serves and the actor that represents it.</summary>
 public sealed class TunnelLink(string linkId, string sessionId, TunnelMux mux, string remoteAddress, DateTimeOffset since)

@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Connect.Host.Security;
+namespace Connect.Routing.Security;
 
 /// <summary>
 /// The cluster certificate (<c>Connect:Cluster:Certificate</c>), shared by every node: Akka.Remote and the node data

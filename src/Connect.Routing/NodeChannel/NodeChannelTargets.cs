@@ -1,4 +1,4 @@
-namespace Connect.Host.NodeChannel;
+namespace Connect.Routing.NodeChannel;
 
 /// <summary>On a node channel, an OPEN names the link and the target: <c>{linkId} {host:port}</c> (link ids contain no space).</summary>
 public static class NodeChannelTargets

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Connect.Host.NodeChannel;
+namespace Connect.Routing.NodeChannel;
 
 /// <summary>
 /// Authenticates a node-to-node data channel before any frame flows, both ways (connect-node/2):

@@ -1,12 +1,12 @@
 using System.Collections.Immutable;
 using Akka.Actor;
-using Connect.Actors.Links;
 using Connect.Actors.Protocol;
+using Connect.Routing.Links;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 using Microsoft.Extensions.Logging;
 
-namespace Connect.Actors.Streams;
+namespace Connect.Routing.Streams;
 
 /// <summary>Why the broker could not produce a stream.</summary>
 public enum BrokerFailure

@@ -1,9 +1,9 @@
-using Connect.Actors.Streams;
 using Connect.Proxy;
+using Connect.Routing.Streams;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 
-namespace Connect.Host.Tunnels;
+namespace Connect.Routing;
 
 /// <summary>Adapts the stream broker (actors) to the proxy's <see cref="ITunnelConnector"/>, turning broker failures into proxy errors with words.</summary>
 public sealed class TunnelConnector(StreamBroker broker, LimitMetrics limits) : ITunnelConnector

@@ -1,16 +1,16 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
-using Connect.Actors.Links;
-using Connect.Host.Configuration;
-using Connect.Host.Security;
+using Connect.Routing.Links;
+using Connect.Routing.Security;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 using Connect.Tunnel.Piping;
 using Connect.Tunnel.Transport;
-using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
-namespace Connect.Host.NodeChannel;
+namespace Connect.Routing.NodeChannel;
 
 /// <summary>
 /// The receiving end of node-to-node data channels: other nodes open streams here for links whose sockets
@@ -20,7 +20,7 @@ namespace Connect.Host.NodeChannel;
 /// </summary>
 public sealed partial class NodeChannelServer(
     LinkRegistry links,
-    IOptions<ConnectSettings> options,
+    NodeChannelSettings settings,
     NodeChannelSecret secret,
     ClusterTls tls,
     TimeProvider time,
@@ -50,10 +50,9 @@ public sealed partial class NodeChannelServer(
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var settings = options.Value;
-        var address = IPAddress.Parse(settings.ClusterBindAddress);
+        var address = IPAddress.Parse(settings.BindAddress);
         _listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(new IPEndPoint(address, settings.Cluster.DataPort));
+        _listener.Bind(new IPEndPoint(address, settings.Port));
         _listener.Listen(512);
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
         _accepting = AcceptLoopAsync(_listener);
@@ -123,7 +122,7 @@ public sealed partial class NodeChannelServer(
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         try
         {
-            using var deadline = new CancellationTokenSource(options.Value.Cluster.DataHandshakeTimeout, time);
+            using var deadline = new CancellationTokenSource(settings.HandshakeTimeout, time);
             using var both = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, deadline.Token);
             if (tls.IsEnabled)
             {

@@ -1,16 +1,16 @@
 using Akka.Actor;
 using Akka.TestKit;
-using Connect.Actors.Links;
 using Connect.Actors.Protocol;
-using Connect.Actors.Streams;
 using Connect.Actors.Tests.Support;
+using Connect.Routing.Links;
+using Connect.Routing.Streams;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 using Connect.Tunnel.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
-namespace Connect.Actors.Tests.Streams;
+namespace Connect.Routing.Tests.Streams;
 
 /// <summary>
 /// The broker against a probe that stands in for the shard region (it answers as the entity would) and a
