@@ -31,6 +31,7 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
     private LinkLoad? _lastReported;
     private int _unchangedBeats;
     private bool _goingAway;
+    private bool _attachedOnce;
     private Action<TunnelMux>? _onStreamsChanged;
     private Action<GoAwayInfo>? _onGoAway;
 
@@ -45,6 +46,7 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
 
         Receive<LinkAttached>(_ =>
         {
+            _attachedOnce = true;
             if (!Sender.Equals(_entity))
             {
                 if (_entity is not null)
@@ -63,6 +65,13 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
             Attach();
         });
         Receive<LinkUnknown>(_ => Attach());
+        Receive<LinkRefused>(refused =>
+        {
+            // The session's link limit, checked by the entity because the endpoint could not count in time: the agent
+            // gets a close code that says so (a limit, not a fault) rather than a link no stream is ever routed to.
+            _logger.LogWarning("session {SessionId}: link {LinkId} refused by its entity: {Reason}", _link.SessionId, _link.LinkId, refused.Reason);
+            _ = _link.Mux.CloseAsync(CloseCodes.TooManyLinks, Truncate(refused.Reason));
+        });
         Receive<StreamsChanged>(_ =>
         {
             if (!Timers.IsTimerActive(nameof(ReportNow)))
@@ -164,7 +173,10 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
 
     private LinkLoad Load() => new(_link.Mux.ActiveStreams, _link.Mux.StreamsOpened, _link.Mux.BytesIn, _link.Mux.BytesOut, _goingAway || _link.Mux.IsGoingAway);
 
-    private void Attach() => _region.Tell(new AttachLink(_link.SessionId, _link.LinkId, Self, _node, _dataEndpoint, _link.Since, Load()));
+    private void Attach() => _region.Tell(new AttachLink(_link.SessionId, _link.LinkId, Self, _node, _dataEndpoint, _link.Since, Load(), FirstAttach: !_attachedOnce));
+
+    /// <summary>A WebSocket close reason is at most 123 bytes (RFC 6455 section 5.5).</summary>
+    private static string Truncate(string reason) => System.Text.Encoding.UTF8.GetByteCount(reason) <= 120 ? reason : reason[..100] + "...";
 
     private void Report() => Report(Load());
 

@@ -11,8 +11,13 @@ public interface IWithSessionId
 
 // ----- commands to the session entity -----
 
-/// <summary>A tunnel link (a WebSocket on some node) joins its session; sent again whenever the entity may have moved.</summary>
-public sealed record AttachLink(string SessionId, string LinkId, IActorRef Link, string Node, string DataEndpoint, DateTimeOffset Since, LinkLoad Load) : IWithSessionId, IConnectMessage;
+/// <summary>
+/// A tunnel link (a WebSocket on some node) joins its session; sent again whenever the entity may have moved.
+/// <paramref name="FirstAttach"/> is true until the link has been attached once: only such a link may be refused for
+/// the session's link limit (a link re-attaching after a hand-off or crash already holds streams and is never refused;
+/// false from a node that predates the flag, so an older node's links are never refused here).
+/// </summary>
+public sealed record AttachLink(string SessionId, string LinkId, IActorRef Link, string Node, string DataEndpoint, DateTimeOffset Since, LinkLoad Load, bool FirstAttach = false) : IWithSessionId, IConnectMessage;
 
 /// <summary>A link closed; the entity forgets it (it also watches the link actor, in case this never arrives).</summary>
 public sealed record DetachLink(string SessionId, string LinkId, string Reason) : IWithSessionId, IConnectMessage;
@@ -36,6 +41,12 @@ public sealed record GetSession(string SessionId) : IWithSessionId, IConnectMess
 // ----- replies from the session entity -----
 
 public sealed record LinkAttached(string SessionId, string LinkId) : IConnectMessage;
+
+/// <summary>
+/// The entity refuses a new link: the session already holds <see cref="Sessions.SessionSettings.MaxLinksPerSession"/>
+/// links. The link closes with <c>CloseCodes.TooManyLinks</c> and <paramref name="Reason"/>.
+/// </summary>
+public sealed record LinkRefused(string SessionId, string LinkId, string Reason) : IConnectMessage;
 
 /// <summary>The entity does not know this link (it was re-created elsewhere); the link must attach again.</summary>
 public sealed record LinkUnknown(string SessionId, string LinkId) : IConnectMessage;

@@ -58,6 +58,7 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
         ["node-sessions"] = typeof(NodeSessionsPage),
         ["get-node-session"] = typeof(GetNodeSession),
         ["node-session"] = typeof(NodeSession),
+        ["link-refused"] = typeof(LinkRefused),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, string> Manifests = Types.ToFrozenDictionary(p => p.Value, p => p.Key);

@@ -74,6 +74,12 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
     {
         Receive<AttachLink>(attach =>
         {
+            if (SessionDecisions.AttachRefusal(_state, attach, _settings.MaxLinksPerSession) is { } refusal)
+            {
+                _logger.LogWarning("session {SessionId}: link {LinkId} on {LinkNode} refused: {Reason}", _sessionId, attach.LinkId, attach.Node, refusal);
+                Sender.Tell(new LinkRefused(_sessionId, attach.LinkId, refusal));
+                return;
+            }
             var known = _state.Links.ContainsKey(attach.LinkId);
             _state = SessionDecisions.Attach(_state, attach);
             Context.Watch(attach.Link);

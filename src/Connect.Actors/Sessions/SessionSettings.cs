@@ -13,8 +13,9 @@ public sealed record SessionSettings
     public int MaxStreamsPerSession { get; init; } = 2000;
 
     /// <summary>
-    /// Most links (not going away) one session may hold; the tunnel endpoint answers a further agent WebSocket with 429.
-    /// Links that got GOAWAY do not count, so a drain's overlap (new link while the old finishes) never hits it.
+    /// Most links (not going away) one session may hold; the tunnel endpoint answers a further agent WebSocket with 429
+    /// when the entity answers its count within a second, and the entity refuses the link at attach otherwise (close
+    /// code 4429). Links that got GOAWAY do not count, so a drain's overlap (new link while the old finishes) never hits it.
     /// </summary>
     public int MaxLinksPerSession { get; init; } = 8;
 

@@ -49,6 +49,23 @@ public static class SessionDecisions
             Links = state.Links.SetItem(attach.LinkId, new LinkEntry(attach.LinkId, attach.Link, attach.Node, attach.DataEndpoint, attach.Since, attach.Load, 0)),
         };
 
+    /// <summary>
+    /// Why a link may not attach, or null. Only a link attaching for the first time is refused, and only when the
+    /// session already holds <paramref name="maxLinks"/> links that are not going away; a link the entity knows, a
+    /// re-attach (entity moved) or a link that is itself going away always attaches.
+    /// </summary>
+    public static string? AttachRefusal(SessionState state, AttachLink attach, int maxLinks)
+    {
+        if (!attach.FirstAttach || attach.Load.GoingAway || state.Links.ContainsKey(attach.LinkId))
+        {
+            return null;
+        }
+        var holding = state.Links.Values.Count(l => !l.Load.GoingAway);
+        return holding >= maxLinks
+            ? $"session '{attach.SessionId}' already holds {holding} links, its limit (Connect:Sessions:MaxLinksPerSession = {maxLinks}); close one or raise the limit"
+            : null;
+    }
+
     public static SessionState Detach(SessionState state, string linkId) => state with { Links = state.Links.Remove(linkId) };
 
     public static SessionState DetachActor(SessionState state, IActorRef link) =>

@@ -144,6 +144,21 @@ public sealed partial class NodeLifecycle(
         _knownReady = answers.Where(a => a.Draining == false).Select(a => a.Address).ToHashSet();
     }
 
+    /// <summary>
+    /// Called by the tunnel endpoint after it registered a link: when a drain has begun, the link may have been upgraded
+    /// after the drain read the registry (the endpoint checks <see cref="IsDraining"/> before the upgrade), so it gets
+    /// GOAWAY here and wakes the drain when it closes. A link the drain did see gets a second GOAWAY, which is a no-op.
+    /// </summary>
+    public void AdoptIfDraining(TunnelLink link)
+    {
+        if (!IsDraining)
+        {
+            return;
+        }
+        link.Actor.Tell(new GoAwayLink(GoAwayCode.Draining, "node draining"));
+        _ = link.Mux.Closed.ContinueWith(_ => _changed.Release(), TaskScheduler.Default);
+    }
+
     /// <summary>Drains the node; safe to call more than once (later calls wait for the first).</summary>
     public async Task DrainAsync(string reason, CancellationToken cancellationToken)
     {

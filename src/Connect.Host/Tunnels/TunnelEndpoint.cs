@@ -29,6 +29,13 @@ public static partial class TunnelEndpoint
     public const string Path = "/v1/tunnel";
     public const string ListenerName = "tunnel";
 
+    /// <summary>
+    /// How long the upgrade waits for the session entity's link count. Short: when the entity's node is unreachable
+    /// (crashed or frozen, not yet downed) the ask cannot be answered, and a reconnect storm must not queue every agent
+    /// behind it. Past it the agent is upgraded and the entity enforces the limit when the link attaches.
+    /// </summary>
+    private static readonly TimeSpan LinkCountTimeout = TimeSpan.FromSeconds(1);
+
     /// <summary>What a log line says instead of a session name that must not be repeated (it may be a token).</summary>
     private const string UnnamedSession = "-";
 
@@ -136,15 +143,24 @@ public static partial class TunnelEndpoint
         });
         var linkId = $"{session}.{Guid.NewGuid().ToString("N")[..10]}";
         var link = new TunnelLink(linkId, session, mux, remote, DateTimeOffset.UtcNow);
+        // The actor first, then the registry: a drain reads the registry and tells each link's actor to go away, so a
+        // registered link without its actor would miss the GOAWAY. (A grant naming the link before it is registered
+        // only makes the broker ask again.)
+        link.Actor = system.ActorOf(
+            LinkActor.Props(link.SessionId, link.LinkId, link.Mux, link.Since, region.ActorRef, node.Address, node.DataEndpoint, lifecycle.SuggestedServers, loggers),
+            "link-" + Uri.EscapeDataString(linkId));
         links.Add(link);
         try
         {
-            link.Actor = system.ActorOf(
-                LinkActor.Props(link.SessionId, link.LinkId, link.Mux, link.Since, region.ActorRef, node.Address, node.DataEndpoint, lifecycle.SuggestedServers, loggers),
-                "link-" + Uri.EscapeDataString(linkId));
+            // A drain that began after the check above and read the registry before this link was in it: hand it over.
+            lifecycle.AdoptIfDraining(link);
             Log.LinkAccepted(logger, session, linkId, remote);
             var closed = await mux.RunAsync();
             Log.LinkEnded(logger, session, linkId, closed.ToString());
+            if (closed.Code == CloseCodes.TooManyLinks && !closed.ByPeer)
+            {
+                limits.Hit(Limits.LinksPerSession);
+            }
         }
         finally
         {
@@ -155,14 +171,15 @@ public static partial class TunnelEndpoint
     /// <summary>
     /// Links the session holds that are not going away, as its entity knows them (cluster-wide). The limit is checked
     /// before the upgrade so the agent gets an HTTP answer it can show; two agents racing may both pass (approximate by
-    /// the number of concurrent handshakes). If the entity does not answer in time the check is skipped: a limit must
-    /// not keep agents out while sharding hands the entity over.
+    /// the number of concurrent handshakes). If the entity does not answer within <see cref="LinkCountTimeout"/> the
+    /// check is skipped here (a limit must not keep agents out while the entity's node is unreachable or handed over)
+    /// and the entity refuses the link at attach instead (<see cref="CloseCodes.TooManyLinks"/>), so the limit holds.
     /// </summary>
     private static async Task<int> CountLinksAsync(IActorRef region, string session, CancellationToken cancellationToken)
     {
         try
         {
-            var snapshot = await region.Ask<SessionSnapshot>(new GetSession(session), TimeSpan.FromSeconds(5), cancellationToken);
+            var snapshot = await region.Ask<SessionSnapshot>(new GetSession(session), LinkCountTimeout, cancellationToken);
             return snapshot.Links.Count(l => !l.Load.GoingAway);
         }
         catch (Exception e) when (e is AskTimeoutException or OperationCanceledException or TaskCanceledException)

@@ -72,4 +72,9 @@ public static class CloseCodes
     public const int InternalError = 1011;
     /// <summary>No frame arrived from the peer within the keep-alive timeout (private range, RFC 6455 7.4.2).</summary>
     public const int KeepAliveTimeout = 4408;
+    /// <summary>
+    /// The session already holds its limit of links (private range, as HTTP 429): the entity refused this one after the
+    /// upgrade, when the endpoint could not count the session's links in time. Reconnect later.
+    /// </summary>
+    public const int TooManyLinks = 4429;
 }

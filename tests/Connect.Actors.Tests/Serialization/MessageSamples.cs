@@ -15,7 +15,8 @@ internal static class MessageSamples
         var load = new LinkLoad(3, 17, 1_000_000, 2_000_000, GoingAway: true);
         return type.Name switch
         {
-            nameof(AttachLink) => new AttachLink("s1", "L1", link, "akka.tcp://connect@10.0.0.1:4053", "10.0.0.1:7000", T0, load),
+            nameof(AttachLink) => new AttachLink("s1", "L1", link, "akka.tcp://connect@10.0.0.1:4053", "10.0.0.1:7000", T0, load, FirstAttach: true),
+            nameof(LinkRefused) => new LinkRefused("s1", "L1", "session 's1' already holds 8 links, its limit"),
             nameof(DetachLink) => new DetachLink("s1", "L1", "1000 (peer): bye"),
             nameof(ReportLinkLoad) => new ReportLinkLoad("s1", "L1", load),
             nameof(OpenStream) => new OpenStream("s1", "example.com:443", "akka.tcp://connect@10.0.0.2:4053", ["L1", "L2"], "4f1c2b7a9d0e4e3f8a6b5c4d3e2f1a0b"),

@@ -359,4 +359,24 @@ public sealed class SessionActorTests(ITestOutputHelper output) : ActorTestBase(
         entity.Tell(new DetachLink(Session, "L1", "closed"), TestActor);
         await shard.ExpectMsgAsync<Passivate>(Bound);
     }
+
+    [Fact]
+    public async Task A_new_link_past_the_session_limit_is_refused_at_attach_and_a_reattaching_one_is_not()
+    {
+        var (entity, _) = StartEntity(new SessionSettings { MaxLinksPerSession = 1 });
+        var first = CreateTestProbe("link-L1");
+        first.Send(entity, new AttachLink(Session, "L1", first.Ref, "node-1", "node-1:7000", T0, LinkLoad.Idle, FirstAttach: true));
+        await first.ExpectMsgAsync(new LinkAttached(Session, "L1"), Bound);
+
+        // A second new link (the endpoint could not count in time and upgraded it) is refused: the limit holds.
+        var second = CreateTestProbe("link-L2");
+        second.Send(entity, new AttachLink(Session, "L2", second.Ref, "node-2", "node-2:7000", T0, LinkLoad.Idle, FirstAttach: true));
+        Assert.Contains("already holds 1 links", (await second.ExpectMsgAsync<LinkRefused>(Bound)).Reason);
+        Assert.Equal(["L1"], (await SnapshotAsync(entity)).Links.Select(l => l.LinkId));
+
+        // A link re-attaching after the entity moved is never refused, even past the limit: it serves streams already.
+        var back = CreateTestProbe("link-L3");
+        back.Send(entity, new AttachLink(Session, "L3", back.Ref, "node-3", "node-3:7000", T0, new LinkLoad(2, 5, 0, 0, false), FirstAttach: false));
+        await back.ExpectMsgAsync(new LinkAttached(Session, "L3"), Bound);
+    }
 }

@@ -158,4 +158,21 @@ public sealed class SessionDecisionsTests
 
         public override IActorRefProvider Provider => throw new NotSupportedException();
     }
+
+    [Fact]
+    public void AttachRefusal_refuses_only_a_first_attach_past_the_link_limit()
+    {
+        var state = With(Attach("a"), Attach("b"), Attach("gone", goingAway: true));
+        var first = Attach("c") with { FirstAttach = true };
+
+        // Two links not going away hold the limit of two: a new link is refused, naming the limit.
+        Assert.Contains("limit (Connect:Sessions:MaxLinksPerSession = 2)", SessionDecisions.AttachRefusal(state, first, maxLinks: 2));
+        // Under the limit (the link going away does not count), it attaches.
+        Assert.Null(SessionDecisions.AttachRefusal(state, first, maxLinks: 3));
+        // A re-attach (the entity moved: the link already served the session), a link the entity knows, a link going
+        // away, and an older node's attach (no flag) are never refused.
+        Assert.Null(SessionDecisions.AttachRefusal(state, Attach("c"), maxLinks: 2));
+        Assert.Null(SessionDecisions.AttachRefusal(state, Attach("a") with { FirstAttach = true }, maxLinks: 2));
+        Assert.Null(SessionDecisions.AttachRefusal(state, Attach("d", goingAway: true) with { FirstAttach = true }, maxLinks: 2));
+    }
 }
