@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Connect.Admin.Contracts;
 using Connect.Admin.Tests.Support;
 using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Admin;

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Connect.Admin.Contracts;
+using Connect.Actors.Links;
 using Connect.Admin.Tests.Support;
 using ExitCodes = Connect.Ctl.ExitCodes;
 using Connect.EndToEnd.Tests.Support;

@@ -1,4 +1,5 @@
 using System.Net;
+using Connect.Admin.Contracts;
 using Connect.Admin.Tests.Support;
 using ExitCodes = Connect.Ctl.ExitCodes;
 using Connect.EndToEnd.Tests.Support;

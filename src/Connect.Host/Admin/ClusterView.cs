@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
+using Connect.Admin.Contracts;
 using Connect.Actors.Protocol;
 using Connect.Actors.Sessions;
 using Connect.Host.Configuration;

@@ -1,7 +1,8 @@
-namespace Connect.Host.Admin;
+namespace Connect.Admin.Contracts;
 
-// The admin API's JSON shapes (camelCase on the wire). They are the contract connectctl and scripts read:
-// add fields freely, never rename or remove one.
+// The admin API's JSON shapes (camelCase on the wire): the node's admin API (Connect.Host.Admin) writes them and
+// connectctl reads them, from this one definition. Scripts read them too: add fields freely, never rename or
+// remove one.
 
 /// <summary>GET /v1/nodes: every member as the answering node sees it, with what each node reports it holds.</summary>
 public sealed record NodesView(string Self, string? Leader, IReadOnlyList<NodeView> Nodes);
