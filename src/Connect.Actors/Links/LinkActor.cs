@@ -154,7 +154,7 @@ public sealed class LinkActor : ReceiveActor, IWithTimers
         _onGoAway = info => self.Tell(new PeerGoingAway(info));
         _link.Mux.StreamsChanged += _onStreamsChanged;
         _link.Mux.GoAwayReceived += _onGoAway;
-        _link.Mux.Closed.PipeTo(self, success: info => new LinkClosed(info), failure: e => new LinkClosed(new LinkCloseInfo(1011, e.Message, false)));
+        _link.Mux.Closed.PipeTo(self, success: info => new LinkClosed(info), failure: e => new LinkClosed(new LinkCloseInfo(CloseCodes.InternalError, e.Message, false)));
         // Jittered start: links that attached in the same second (a reconnect storm) do not all report in the same tick.
         Timers.StartPeriodicTimer(nameof(Heartbeat), Heartbeat.Instance, TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * HeartbeatInterval.TotalMilliseconds) + HeartbeatInterval, HeartbeatInterval);
         Attach();

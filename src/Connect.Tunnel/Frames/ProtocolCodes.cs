@@ -69,6 +69,12 @@ public static class CloseCodes
     public const int PolicyViolation = 1008;
     /// <summary>A message or frame above the negotiated size limit.</summary>
     public const int MessageTooBig = 1009;
+    /// <summary>
+    /// The connection ended without a close frame (transport failed, aborted). RFC 6455 7.4.1 reserves it for
+    /// reporting: it is recorded locally and never sent in a close frame.
+    /// </summary>
+    public const int AbnormalClosure = 1006;
+    /// <summary>The sender hit an unexpected condition (a bug or a failed callback), not the peer's fault.</summary>
     public const int InternalError = 1011;
     /// <summary>No frame arrived from the peer within the keep-alive timeout (private range, RFC 6455 7.4.2).</summary>
     public const int KeepAliveTimeout = 4408;

@@ -1,16 +1,14 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Diagnostics;
-using System.Numerics;
-using System.Runtime.InteropServices;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Transport;
 
 namespace Connect.Tunnel.Multiplexing;
 
 /// <summary>
-/// The connect.v1 multiplexer over one transport: one read loop that decodes and dispatches frames, one
-/// write loop that batches queued frames into transport writes, and the streams between them. Bytes move
+/// The connect.v1 multiplexer over one transport: the read loop that decodes and dispatches frames, and the
+/// streams of the link. Outbound frames go through a <see cref="MuxSendScheduler"/> (queue, send blocks, write
+/// loop) and liveness through a <see cref="MuxKeepAlive"/>. Bytes move
 /// from a stream's writer into the write queue and from the read loop into the reading stream's buffer;
 /// credit windows bound both, so a slow stream never stalls the others or grows memory.
 /// A protocol violation closes this link with a close code and a reason; nothing escapes to the caller.
@@ -20,22 +18,8 @@ public sealed class TunnelMux : IAsyncDisposable
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
 
     private readonly IFrameTransport _transport;
-    private readonly object _writeSync = new();
-    private readonly AutoResetSignal _writeSignal = new();
-    private readonly int _blockSize;
-    private List<OutBlock> _priority = new();
-    private List<OutBlock> _ordered = new();
-    private (int Code, string Reason)? _closeRequest;
-    private bool _outboundClosed;
-    // The last frame of _ordered while it is a DATA frame that may still grow: consecutive writes of one stream
-    // extend it (up to MaxDataChunk) instead of each adding a frame. Stream 0 means "none" (no stream has id 0).
-    private uint _growStream;
-    private int _growHeaderAt;
-    private int _growLength;
-    // Bytes queued and not yet taken by the write loop (read without the lock to decide whether to wait for more).
-    private int _pendingOrdered;
-    private int _pendingPriority;
-    private long _lastSendEnd;
+    private readonly MuxSendScheduler _send;
+    private readonly MuxKeepAlive _keepAlive;
     private readonly Dictionary<uint, MuxStream> _streams = new();
     private readonly object _sync = new();
     private readonly CancellationTokenSource _stop = new();
@@ -43,10 +27,7 @@ public sealed class TunnelMux : IAsyncDisposable
     private Action<IncomingStream>? _onIncoming;
     private uint _nextLocalId;
     private uint _highestRemoteId;
-    private int _queuedControl;
-    private long _lastReceivedTicks;
     private long _bytesIn;
-    private long _bytesOut;
     private long _streamsOpened;
     private long _resetsReceived;
     private bool _goAwaySent;
@@ -64,9 +45,8 @@ public sealed class TunnelMux : IAsyncDisposable
         {
             throw new ArgumentException($"the first stream id {_nextLocalId} has the wrong parity (the dialer opens odd ids, the other side even)");
         }
-        _lastReceivedTicks = options.TimeProvider.GetTimestamp();
-        // A block holds about MaxBatchSize of frames plus one more frame; a power of two fits the pool's buckets.
-        _blockSize = (int)BitOperations.RoundUpToPowerOf2((uint)(options.MaxBatchSize + ProtocolLimits.HeaderSize + options.MaxDataChunk));
+        _send = new MuxSendScheduler(transport, options, OnSendFailed);
+        _keepAlive = new MuxKeepAlive(options, sequence => SendPing(FrameType.Ping, sequence), OnKeepAliveSilence);
     }
 
     public MuxOptions Options { get; }
@@ -91,7 +71,7 @@ public sealed class TunnelMux : IAsyncDisposable
     /// <summary>RST frames the peer sent (a stream that ended normally, FIN both ways, sends none).</summary>
     public long ResetsReceived => Interlocked.Read(ref _resetsReceived);
 
-    public long BytesOut => Interlocked.Read(ref _bytesOut);
+    public long BytesOut => _send.BytesOut;
 
     /// <summary>True after GOAWAY went either way: no new streams start on this link.</summary>
     public bool IsGoingAway { get { lock (_sync) { return _goAwaySent || _goAwayReceived || _closeInfo is not null; } } }
@@ -110,8 +90,8 @@ public sealed class TunnelMux : IAsyncDisposable
         }
         _onIncoming = onIncoming;
         using var registration = cancellationToken.Register(() => _ = CloseAsync(CloseCodes.GoingAway, "shutting down"));
-        var writer = Task.Run(WriteLoopAsync);
-        var keepAlive = Options.KeepAliveInterval > TimeSpan.Zero ? KeepAliveLoopAsync() : Task.CompletedTask;
+        var writer = Task.Run(_send.RunAsync);
+        var keepAlive = _keepAlive.RunAsync(_stop.Token);
 
         LinkCloseInfo info;
         try
@@ -120,7 +100,7 @@ public sealed class TunnelMux : IAsyncDisposable
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or System.Net.WebSockets.WebSocketException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
-            info = new LinkCloseInfo(1006, $"transport failed: {e.Message}", ByPeer: true);
+            info = new LinkCloseInfo(CloseCodes.AbnormalClosure, $"transport failed: {e.Message}", ByPeer: true);
         }
         catch (Exception e)
         {
@@ -138,9 +118,9 @@ public sealed class TunnelMux : IAsyncDisposable
         if (sendClose)
         {
             // The read loop ended on its own (violation, or the peer's close that we echo).
-            EnqueueClose(info.Code, info.Reason);
+            _send.EnqueueClose(info.Code, info.Reason);
         }
-        CompleteOutbound();
+        _send.Complete();
         if (await Task.WhenAny(writer, Task.Delay(CloseHandshakeTimeout, Options.TimeProvider)).ConfigureAwait(false) != writer)
         {
             _transport.Abort();
@@ -178,17 +158,17 @@ public sealed class TunnelMux : IAsyncDisposable
             _streams.Add(id, stream);
             // Queued under the lock that took the id: the peer requires OPEN ids to increase, so
             // two concurrent opens must not put their OPEN frames on the wire out of order.
-            Enqueue(priority: true, FrameCodec.EncodeOpen(id, target), ReadOnlySpan<byte>.Empty, isData: false, wake: false);
+            _send.EnqueuePriority(FrameCodec.EncodeOpen(id, target), wake: false);
             if (isLastId)
             {
                 // That was the last id: the next would wrap, and a lower id is a protocol error (1002) at the peer.
                 // GOAWAY right behind this OPEN makes callers use a fresh link or channel; this one closes when
                 // its last stream ends (OnStreamClosed).
                 _goAwaySent = _idsExhausted = true;
-                Enqueue(priority: true, FrameCodec.EncodeGoAway(GoAwayCode.StreamIdsExhausted, "stream ids exhausted", []), ReadOnlySpan<byte>.Empty, isData: false, wake: false);
+                _send.EnqueuePriority(FrameCodec.EncodeGoAway(GoAwayCode.StreamIdsExhausted, "stream ids exhausted", []), wake: false);
             }
         }
-        _writeSignal.Set(); // outside the lock: the write loop may run on this thread until its send is pending
+        _send.Wake(); // outside the lock: the write loop may run on this thread until its send is pending
         Interlocked.Increment(ref _streamsOpened);
         StreamsChanged?.Invoke(this);
         try
@@ -233,7 +213,7 @@ public sealed class TunnelMux : IAsyncDisposable
         {
             stream.Reset(ResetCode.LinkLost, reason);
         }
-        EnqueueClose(code, reason);
+        _send.EnqueueClose(code, reason);
         _ = AbortAfterAsync(CloseHandshakeTimeout);
         return _closed.Task;
     }
@@ -256,7 +236,7 @@ public sealed class TunnelMux : IAsyncDisposable
     {
         lock (_sync)
         {
-            _closeInfo ??= new LinkCloseInfo(1006, reason, ByPeer: false);
+            _closeInfo ??= new LinkCloseInfo(CloseCodes.AbnormalClosure, reason, ByPeer: false);
         }
         _transport.Abort();
     }
@@ -270,8 +250,6 @@ public sealed class TunnelMux : IAsyncDisposable
         }
         await CloseAsync(CloseCodes.Normal, "disposed").ConfigureAwait(false);
     }
-
-    // ----- reading -----
 
     private async Task<LinkCloseInfo> ReadLoopAsync()
     {
@@ -310,7 +288,7 @@ public sealed class TunnelMux : IAsyncDisposable
                 {
                     return Violation(new FrameViolation(CloseCodes.UnsupportedData, "text messages are not part of connect.v1; send binary frames"));
                 }
-                Volatile.Write(ref _lastReceivedTicks, Options.TimeProvider.GetTimestamp());
+                _keepAlive.Touch();
                 Interlocked.Add(ref _bytesIn, result.Count);
                 filled += result.Count;
                 messageBytes += result.Count;
@@ -374,7 +352,7 @@ public sealed class TunnelMux : IAsyncDisposable
         {
             _closeInfo ??= info;
         }
-        EnqueueClose(info.Code, info.Reason);
+        _send.EnqueueClose(info.Code, info.Reason);
         return info;
     }
 
@@ -384,12 +362,9 @@ public sealed class TunnelMux : IAsyncDisposable
         switch (frame.Type)
         {
             case FrameType.Ping:
-                lock (_writeSync)
+                if (_send.ControlQueueFull)
                 {
-                    if (_queuedControl >= Options.MaxQueuedControlFrames)
-                    {
-                        return new FrameViolation(CloseCodes.PolicyViolation, "peer sends faster than it reads (control queue full)");
-                    }
+                    return new FrameViolation(CloseCodes.PolicyViolation, "peer sends faster than it reads (control queue full)");
                 }
                 SendPing(FrameType.Pong, FrameCodec.ReadPing(frame.Payload.Span));
                 return null;
@@ -551,28 +526,17 @@ public sealed class TunnelMux : IAsyncDisposable
         }
     }
 
-    // ----- writing -----
-    //
-    // Writers copy each frame once, header and payload, straight into the outbound blocks; the write loop
-    // swaps the blocks out under the lock and sends each as one transport write (one WebSocket message of
-    // whole frames). Link-level and credit frames (OPEN, OPEN_OK, OPEN_ERR, WINDOW, PING, PONG, GOAWAY)
-    // go into a separate priority list that is sent before any DATA, so a WINDOW never waits behind a
-    // window's worth of queued DATA. DATA, FIN and RST keep their relative order (FIN must follow the
-    // stream's last DATA). Every priority frame queued before a DATA frame is sent before it, because the
-    // loop takes both lists in the same critical section; the only frames a stream sends before its DATA
-    // (OPEN, OPEN_OK) are priority frames, so the wire order the protocol needs is kept.
-
-    internal void SendControl(byte[] frame) => Enqueue(priority: true, frame, ReadOnlySpan<byte>.Empty, isData: false);
+    internal void SendControl(byte[] frame) => _send.EnqueuePriority(frame);
 
     /// <summary>Queues FIN or RST: in order with the stream's DATA.</summary>
-    internal void SendOrdered(byte[] frame) => Enqueue(priority: false, frame, ReadOnlySpan<byte>.Empty, isData: false);
+    internal void SendOrdered(byte[] frame) => _send.EnqueueOrdered(frame);
 
     internal void SendWindow(uint streamId, uint increment)
     {
         Span<byte> frame = stackalloc byte[ProtocolLimits.HeaderSize + 4];
         FrameCodec.WriteHeader(frame, FrameType.Window, streamId, 4);
         BinaryPrimitives.WriteUInt32BigEndian(frame[ProtocolLimits.HeaderSize..], increment);
-        Enqueue(priority: true, frame, ReadOnlySpan<byte>.Empty, isData: false);
+        _send.EnqueuePriority(frame);
     }
 
     private void SendPing(FrameType type, ulong value)
@@ -580,270 +544,21 @@ public sealed class TunnelMux : IAsyncDisposable
         Span<byte> frame = stackalloc byte[ProtocolLimits.HeaderSize + 8];
         FrameCodec.WriteHeader(frame, type, 0, 8);
         BinaryPrimitives.WriteUInt64BigEndian(frame[ProtocolLimits.HeaderSize..], value);
-        Enqueue(priority: true, frame, ReadOnlySpan<byte>.Empty, isData: false);
+        _send.EnqueuePriority(frame);
     }
 
-    /// <summary>
-    /// Queues DATA (the caller has taken the credit, at most MaxDataChunk). When the last queued frame is still
-    /// this stream's DATA and the sum fits MaxDataChunk, the payload extends that frame: small writes of one
-    /// stream that queue up behind a send leave as one frame. Returns false when the link is closed.
-    /// </summary>
-    internal bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload)
+    /// <summary>Queues DATA (the caller has taken the credit, at most MaxDataChunk); false when the link is closed.</summary>
+    internal bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload) => _send.EnqueueData(streamId, payload);
+
+    private void OnSendFailed(Exception e)
     {
-        var length = (int)payload.Length;
-        lock (_writeSync)
+        lock (_sync)
         {
-            if (_outboundClosed)
-            {
-                return false;
-            }
-            var all = CollectionsMarshal.AsSpan(_ordered);
-            var grown = false;
-            if (_growStream == streamId && all.Length > 0 && _growLength + length <= Options.MaxDataChunk)
-            {
-                ref var tail = ref all[^1];
-                if (tail.Array.Length - tail.Length >= length)
-                {
-                    payload.CopyTo(tail.Array.AsSpan(tail.Length));
-                    tail.Length += length;
-                    _growLength += length;
-                    BinaryPrimitives.WriteUInt32BigEndian(tail.Array.AsSpan(_growHeaderAt + 5), (uint)_growLength);
-                    grown = true;
-                }
-            }
-            if (!grown)
-            {
-                var size = ProtocolLimits.HeaderSize + length;
-                var target = Reserve(_ordered, size, priority: false);
-                FrameCodec.WriteHeader(target, FrameType.Data, streamId, length);
-                payload.CopyTo(target[ProtocolLimits.HeaderSize..]);
-                _growStream = streamId;
-                _growHeaderAt = _ordered[^1].Length - size;
-                _growLength = length;
-            }
-            _pendingOrdered += length + (grown ? 0 : ProtocolLimits.HeaderSize);
-        }
-        _writeSignal.Set();
-        return true;
-    }
-
-    /// <summary>Queues the close (after every frame queued so far); frames queued later are dropped.</summary>
-    private void EnqueueClose(int code, string reason)
-    {
-        lock (_writeSync)
-        {
-            if (_outboundClosed)
-            {
-                return;
-            }
-            _outboundClosed = true;
-            _closeRequest = (code, reason);
-        }
-        _writeSignal.Set();
-    }
-
-    /// <summary>Stops taking frames (the write loop is gone); wakes the loop so that it sees it.</summary>
-    private void CompleteOutbound()
-    {
-        lock (_writeSync)
-        {
-            _outboundClosed = true;
-        }
-        _writeSignal.Set();
-    }
-
-    private bool Enqueue(bool priority, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body, bool isData, bool wake = true)
-    {
-        var size = head.Length + body.Length;
-        lock (_writeSync)
-        {
-            if (_outboundClosed)
-            {
-                return false;
-            }
-            var blocks = priority ? _priority : _ordered;
-            var target = Reserve(blocks, size, priority);
-            head.CopyTo(target);
-            body.CopyTo(target[head.Length..]);
-            if (!isData)
-            {
-                _queuedControl++;
-            }
-            if (priority)
-            {
-                _pendingPriority += size;
-            }
-            else
-            {
-                _pendingOrdered += size;
-                _growStream = 0; // FIN/RST ends the DATA that may grow: later DATA must follow it.
-            }
-        }
-        if (wake)
-        {
-            _writeSignal.Set();
-        }
-        return true;
-    }
-
-    private Span<byte> Reserve(List<OutBlock> blocks, int size, bool priority)
-    {
-        var all = CollectionsMarshal.AsSpan(blocks);
-        if (all.Length > 0)
-        {
-            ref var tail = ref all[^1];
-            if (tail.Length < Options.MaxBatchSize && tail.Array.Length - tail.Length >= size)
-            {
-                var at = tail.Length;
-                tail.Length += size;
-                return tail.Array.AsSpan(at, size);
-            }
-        }
-        var array = ArrayPool<byte>.Shared.Rent(Math.Max(size, priority ? 4096 : _blockSize));
-        blocks.Add(new OutBlock(array, size));
-        return array.AsSpan(0, size);
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var priority = new List<OutBlock>();
-        var ordered = new List<OutBlock>();
-        try
-        {
-            while (true)
-            {
-                await _writeSignal.WaitAsync().ConfigureAwait(false);
-                if (ShouldWaitForMore())
-                {
-                    // Woken (probably on a writer's thread) for a small amount of DATA right after the previous
-                    // send: frames are streaming in. Let the writer return and append its next writes before the
-                    // lists are taken, so they leave as one message (and one frame per stream) instead of one each.
-                    await Task.Yield();
-                }
-                while (true)
-                {
-                    (int Code, string Reason)? close;
-                    bool done;
-                    lock (_writeSync)
-                    {
-                        (priority, _priority) = (_priority, priority);
-                        (ordered, _ordered) = (_ordered, ordered);
-                        _queuedControl = 0;
-                        _pendingOrdered = 0;
-                        _pendingPriority = 0;
-                        _growStream = 0;
-                        close = _closeRequest;
-                        _closeRequest = null;
-                        done = _outboundClosed;
-                    }
-                    if (priority.Count == 0 && ordered.Count == 0 && close is null)
-                    {
-                        if (done)
-                        {
-                            return;
-                        }
-                        break;
-                    }
-                    await SendBlocksAsync(priority).ConfigureAwait(false);
-                    await SendBlocksAsync(ordered).ConfigureAwait(false);
-                    Volatile.Write(ref _lastSendEnd, Stopwatch.GetTimestamp());
-                    if (close is { } c)
-                    {
-                        await _transport.CloseAsync(c.Code, c.Reason, CancellationToken.None).ConfigureAwait(false);
-                        return;
-                    }
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or System.Net.WebSockets.WebSocketException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
-        {
-            lock (_sync)
-            {
-                _closeInfo ??= new LinkCloseInfo(1006, $"send failed: {e.Message}", ByPeer: true);
-            }
-            _transport.Abort();
-        }
-        finally
-        {
-            lock (_writeSync)
-            {
-                _outboundClosed = true;
-                ReturnBlocks(_priority);
-                ReturnBlocks(_ordered);
-                _closeRequest = null;
-            }
-            ReturnBlocks(priority);
-            ReturnBlocks(ordered);
+            _closeInfo ??= new LinkCloseInfo(CloseCodes.AbnormalClosure, $"send failed: {e.Message}", ByPeer: true);
         }
     }
 
-    /// <summary>How soon after a send a wake-up for little DATA counts as "more is coming" (a stream of small writes, not a lone request).</summary>
-    private static readonly long StreamingGap = Stopwatch.Frequency / 20_000; // 50 us
-
-    /// <summary>
-    /// True when only a small amount of DATA (no control frame) is queued and the previous send ended moments
-    /// ago: waiting one yield for more batches a stream of small writes, while a lone write after a pause (a
-    /// request, a response) is sent at once, and WINDOW/PING/OPEN frames never wait.
-    /// </summary>
-    private bool ShouldWaitForMore()
-    {
-        // Nothing queued (a wake-up for frames a previous turn already took): no reason to wait.
-        var ordered = Volatile.Read(ref _pendingOrdered);
-        return ordered > 0 && ordered < Options.MaxDataChunk
-            && Volatile.Read(ref _pendingPriority) == 0
-            && Stopwatch.GetTimestamp() - Volatile.Read(ref _lastSendEnd) < StreamingGap;
-    }
-
-    private async ValueTask SendBlocksAsync(List<OutBlock> blocks)
-    {
-        // Each block holds whole frames: one transport write (one message) each. Blocks go back to the pool
-        // as soon as they are sent, so an idle link holds none.
-        for (var i = 0; i < blocks.Count; i++)
-        {
-            var block = blocks[i];
-            await _transport.SendAsync(block.Array.AsMemory(0, block.Length), CancellationToken.None).ConfigureAwait(false);
-            Interlocked.Add(ref _bytesOut, block.Length);
-            ArrayPool<byte>.Shared.Return(block.Array);
-            blocks[i] = default;
-        }
-        blocks.Clear();
-    }
-
-    private static void ReturnBlocks(List<OutBlock> blocks)
-    {
-        foreach (var block in blocks)
-        {
-            if (block.Array is not null)
-            {
-                ArrayPool<byte>.Shared.Return(block.Array);
-            }
-        }
-        blocks.Clear();
-    }
-
-    private record struct OutBlock(byte[] Array, int Length);
-
-    private async Task KeepAliveLoopAsync()
-    {
-        using var timer = new PeriodicTimer(Options.KeepAliveInterval, Options.TimeProvider);
-        ulong sequence = 0;
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
-            {
-                var silence = Options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastReceivedTicks));
-                if (silence > Options.KeepAliveTimeout)
-                {
-                    // Not awaited: CloseAsync returns Closed, which completes only after RunAsync has awaited this loop.
-                    _ = CloseAsync(CloseCodes.KeepAliveTimeout, $"nothing received for {silence.TotalSeconds:0} s");
-                    return;
-                }
-                SendPing(FrameType.Ping, ++sequence);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The link stopped.
-        }
-    }
+    private void OnKeepAliveSilence(TimeSpan silence) =>
+        // Not awaited: CloseAsync returns Closed, which completes only after RunAsync has awaited the keep-alive loop.
+        _ = CloseAsync(CloseCodes.KeepAliveTimeout, $"nothing received for {silence.TotalSeconds:0} s");
 }
