@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Connect.Actors.Streams;
+using Connect.Routing.Streams;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 

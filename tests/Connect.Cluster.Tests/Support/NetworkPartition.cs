@@ -31,8 +31,8 @@ public static class NetworkPartition
 
     /// <summary>Replaces the node's remote stream opener with one that the test can cut (wraps the real node channel pool).</summary>
     public static void Configure(Microsoft.AspNetCore.Builder.WebApplicationBuilder builder) =>
-        builder.Services.AddSingleton<Connect.Actors.Streams.IRemoteStreamOpener>(sp =>
-            new CuttableStreamOpener(sp.GetRequiredService<Connect.Host.NodeChannel.NodeChannelPool>()));
+        builder.Services.AddSingleton<Connect.Routing.Streams.IRemoteStreamOpener>(sp =>
+            new CuttableStreamOpener(sp.GetRequiredService<Connect.Routing.NodeChannel.NodeChannelPool>()));
 
     /// <summary>Cuts every node of <paramref name="side"/> from every node of <paramref name="other"/>, both ways.</summary>
     public static async Task CutAsync(IReadOnlyCollection<TestNode> side, IReadOnlyCollection<TestNode> other)
@@ -65,7 +65,7 @@ public static class NetworkPartition
     }
 
     private static CuttableStreamOpener Opener(TestNode node) =>
-        node.Services.GetRequiredService<Connect.Actors.Streams.IRemoteStreamOpener>() as CuttableStreamOpener
+        node.Services.GetRequiredService<Connect.Routing.Streams.IRemoteStreamOpener>() as CuttableStreamOpener
         ?? throw new InvalidOperationException("start the node with NetworkPartition.Configure to cut its data channel");
 
     private static async Task ThrottleAsync(TestNode on, TestNode peer, ThrottleMode mode)
