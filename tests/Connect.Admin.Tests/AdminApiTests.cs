@@ -1,8 +1,8 @@
 using System.Net;
 using System.Text.Json;
 using Connect.Admin.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Admin;
+using Connect.Testing;
 
 namespace Connect.Admin.Tests;
 
