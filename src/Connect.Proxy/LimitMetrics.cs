@@ -47,7 +47,6 @@ public static class Limits
 {
     public const string LinksPerSession = "links_per_session";
     public const string StreamsPerSession = "streams_per_session";
-    public const string PendingOpens = "pending_opens";
     public const string RequestLine = "request_line";
     public const string RequestHead = "request_head";
     public const string RequestHeadTimeout = "request_head_timeout";

@@ -1,7 +1,7 @@
 using System.Net;
 using Connect.Admin.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Proxy;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 

@@ -1,7 +1,7 @@
-using Connect.EndToEnd.Tests.Support;
 using System.Text.Json;
 using Connect.Admin.Tests.Support;
 using Connect.Ctl;
+using Connect.Testing;
 
 namespace Connect.Admin.Tests;
 

@@ -2,8 +2,8 @@ using System.Net;
 using Connect.Admin.Contracts;
 using Connect.Admin.Tests.Support;
 using ExitCodes = Connect.Ctl.ExitCodes;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Admin;
+using Connect.Testing;
 
 namespace Connect.Admin.Tests;
 

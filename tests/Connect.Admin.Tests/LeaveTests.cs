@@ -1,9 +1,9 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Connect.Admin.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using ExitCodes = Connect.Ctl.ExitCodes;
 

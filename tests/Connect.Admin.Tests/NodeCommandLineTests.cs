@@ -59,7 +59,7 @@ public sealed class NodeCommandLineTests
         try
         {
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-            await Connect.EndToEnd.Tests.Support.Eventually.AssertAsync(async () =>
+            await Connect.Testing.Eventually.AssertAsync(async () =>
             {
                 Assert.False(node.HasExited, node.HasExited ? $"the node exited {node.ExitCode}: {await error}" : "");
                 Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{port}/healthz")).StatusCode);

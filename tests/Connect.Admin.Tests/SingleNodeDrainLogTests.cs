@@ -1,6 +1,6 @@
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 

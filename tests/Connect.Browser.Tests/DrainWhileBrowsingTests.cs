@@ -1,7 +1,7 @@
 using Connect.Browser.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Connect.Browser.Tests;

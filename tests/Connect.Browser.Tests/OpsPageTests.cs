@@ -1,6 +1,6 @@
 using System.Net;
 using Connect.Browser.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 

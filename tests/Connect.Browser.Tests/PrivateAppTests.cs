@@ -1,5 +1,5 @@
 using Connect.Browser.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 

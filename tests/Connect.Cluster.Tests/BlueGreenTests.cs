@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Connect.Cluster.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 

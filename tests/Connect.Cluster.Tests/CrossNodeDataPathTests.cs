@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.Cluster.Tests;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Xunit.Abstractions;
 
 namespace Connect.Cluster.Tests;

@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Connect.Cluster.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Xunit.Abstractions;
 
 namespace Connect.Cluster.Tests;

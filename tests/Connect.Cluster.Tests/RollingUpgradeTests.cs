@@ -2,8 +2,8 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using Connect.Actors.Sessions;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Configuration;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Connect.Bench.Sim;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Xunit.Abstractions;
 
 namespace Connect.Cluster.Tests;

@@ -1,4 +1,4 @@
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.Cluster.Tests;
 

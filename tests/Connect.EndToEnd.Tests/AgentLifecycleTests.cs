@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.EndToEnd.Tests;
 

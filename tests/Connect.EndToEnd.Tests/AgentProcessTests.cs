@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Connect.Tunnel.Frames;
 
 namespace Connect.EndToEnd.Tests;

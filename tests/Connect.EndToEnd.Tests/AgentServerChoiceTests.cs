@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Testing;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.EndToEnd.Tests;
 

@@ -3,8 +3,8 @@ using System.Net.Security;
 using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Configuration;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Routing.NodeChannel;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Connect.EndToEnd.Tests;

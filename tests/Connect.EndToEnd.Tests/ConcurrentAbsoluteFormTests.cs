@@ -1,5 +1,5 @@
 using System.Net;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.EndToEnd.Tests;
 

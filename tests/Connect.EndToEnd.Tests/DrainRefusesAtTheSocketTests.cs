@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Connect.EndToEnd.Tests;

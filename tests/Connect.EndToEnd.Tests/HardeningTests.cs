@@ -4,8 +4,8 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using Connect.Client;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Proxy;
+using Connect.Testing;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.DependencyInjection;
 

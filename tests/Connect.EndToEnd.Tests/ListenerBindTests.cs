@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Routing.NodeChannel;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Connect.EndToEnd.Tests;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Connect.Tunnel.Frames;
 using Xunit.Abstractions;
 

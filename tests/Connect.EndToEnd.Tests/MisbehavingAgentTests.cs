@@ -1,6 +1,6 @@
 using System.Net.WebSockets;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Connect.Tunnel.Frames;
 
 namespace Connect.EndToEnd.Tests;

@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Tunnels;
 using Connect.Routing.NodeChannel;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Connect.EndToEnd.Tests;

@@ -1,6 +1,6 @@
-using Connect.EndToEnd.Tests.Support;
 using Connect.Routing.NodeChannel;
 using Connect.Routing.Security;
+using Connect.Testing;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.EndToEnd.Tests;
 

@@ -2,9 +2,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
+using Connect.Testing;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.DependencyInjection;
 

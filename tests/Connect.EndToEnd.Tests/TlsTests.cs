@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.EndToEnd.Tests;
 

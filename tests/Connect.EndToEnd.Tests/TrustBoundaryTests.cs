@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
 using Connect.Host;
+using Connect.Testing;
 using Connect.Tunnel.Frames;
 
 namespace Connect.EndToEnd.Tests;

@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 using System.Net.WebSockets;
 using System.Text;
+using Connect.Testing.Tunnel;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
-using Connect.Tunnel.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Connect.Tunnel.Tests;

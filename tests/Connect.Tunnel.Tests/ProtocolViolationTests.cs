@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Threading.Channels;
+using Connect.Testing.Tunnel;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
-using Connect.Tunnel.Tests.Support;
 
 namespace Connect.Tunnel.Tests;
 

@@ -1,5 +1,5 @@
+using Connect.Testing.Tunnel;
 using Connect.Tunnel.Multiplexing;
-using Connect.Tunnel.Tests.Support;
 
 namespace Connect.Tunnel.Tests;
 

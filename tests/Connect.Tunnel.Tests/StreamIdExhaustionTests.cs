@@ -1,6 +1,6 @@
+using Connect.Testing.Tunnel;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
-using Connect.Tunnel.Tests.Support;
 
 namespace Connect.Tunnel.Tests;
 

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
+using Connect.Testing.Tunnel;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
-using Connect.Tunnel.Tests.Support;
 
 namespace Connect.Tunnel.Tests;
 

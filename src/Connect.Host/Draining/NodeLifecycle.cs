@@ -1,3 +1,5 @@
+using System.Buffers.Text;
+using System.Text;
 using Akka.Actor;
 using Akka.Cluster;
 using Connect.Actors.Protocol;
@@ -38,15 +40,14 @@ public sealed partial class NodeLifecycle(
     /// <summary>Cluster role that carries a node's tunnel URL (base64url, as roles go into HOCON unquoted), so a draining node can suggest where agents go.</summary>
     public const string TunnelUrlRolePrefix = "tunnel-url-";
 
-    public static string TunnelUrlRole(string url) => TunnelUrlRolePrefix + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(url)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    public static string TunnelUrlRole(string url) => TunnelUrlRolePrefix + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(url));
 
-    private static string? FromTunnelUrlRole(string role)
+    /// <summary>The tunnel URL a <see cref="TunnelUrlRole"/> carries, or null when the role is not valid base64url (a role from a foreign or broken node is ignored).</summary>
+    public static string? FromTunnelUrlRole(string role)
     {
-        var encoded = role[TunnelUrlRolePrefix.Length..].Replace('-', '+').Replace('_', '/');
-        encoded = encoded.PadRight(encoded.Length + ((4 - (encoded.Length % 4)) % 4), '=');
         try
         {
-            return System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(encoded));
+            return Encoding.UTF8.GetString(Base64Url.DecodeFromChars(role.AsSpan(TunnelUrlRolePrefix.Length)));
         }
         catch (FormatException)
         {

@@ -5,10 +5,8 @@ using Connect.Proxy.Headers;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Microsoft.Net.Http.Headers;
 
 namespace Connect.Proxy.Forwarding;
 
@@ -66,15 +64,9 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
                 return;
             }
 
-            // Both framings at once is how request smuggling starts (RFC 9112 section 6.1): a proxy must not guess which
-            // one the target will believe, so it refuses instead of forwarding.
-            if (context.Request.Headers.ContainsKey(HeaderNames.TransferEncoding) && (context.Request.Headers.ContainsKey(HeaderNames.ContentLength) || context.Request.ContentLength is not null))
-            {
-                error = await RespondAsync(context, sessionForLog, rawTarget, ProxyError.BadRequest,
-                    "the request has both Content-Length and Transfer-Encoding; send one framing only").ConfigureAwait(false);
-                context.Response.Headers.Connection = "close";
-                return;
-            }
+            // No check for Content-Length beside Transfer-Encoding here (RFC 9112 section 6.1, request smuggling): Kestrel
+            // answers 400 to a Transfer-Encoding whose last coding is not chunked, and removes Content-Length when the
+            // request is chunked, so only the chunked framing ever reaches this point (MalformedProxyRequestTests).
 
             var verdict = gate.Authorize(context.Request.Headers.ProxyAuthorization);
             sessionForLog = verdict.SessionId ?? "-";
@@ -311,18 +303,7 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
             context.Abort();
             return error;
         }
-        context.Response.Clear();
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "text/plain; charset=utf-8";
-        context.Response.Headers["Connect-Error"] = error.ToString();
-        if (status == StatusCodes.Status407ProxyAuthenticationRequired)
-        {
-            context.Response.Headers.ProxyAuthenticate = $"Basic realm=\"{options.Value.Realm}\", charset=\"UTF-8\"";
-        }
-        // A Content-Length (not chunked) so every client, down to a raw socket, reads the whole reason.
-        var body = System.Text.Encoding.UTF8.GetBytes($"connect: {status} {ReasonPhrases.GetReasonPhrase(status)}: {reason}\n");
-        context.Response.ContentLength = body.Length;
-        await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
+        await RawResponses.WriteErrorAsync(context.Response, (HttpStatusCode)status, error, reason, options.Value.Realm, context.RequestAborted).ConfigureAwait(false);
         return error;
     }
 

@@ -2,10 +2,10 @@ using Akka.Actor;
 using Akka.TestKit;
 using Connect.Actors.Links;
 using Connect.Actors.Protocol;
-using Connect.Actors.Tests.Support;
+using Connect.Testing.Actors;
+using Connect.Testing.Tunnel;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
-using Connect.Tunnel.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 

@@ -7,7 +7,7 @@ using Akka.Actor;
 using Connect.Actors.Protocol;
 using Connect.Actors.Serialization;
 using Connect.Actors.Sessions;
-using Connect.Actors.Tests.Support;
+using Connect.Testing.Actors;
 using Connect.Tunnel.Frames;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;

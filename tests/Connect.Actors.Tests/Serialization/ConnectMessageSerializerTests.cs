@@ -4,7 +4,7 @@ using System.Reflection;
 using Akka.Actor;
 using Connect.Actors.Protocol;
 using Connect.Actors.Serialization;
-using Connect.Actors.Tests.Support;
+using Connect.Testing.Actors;
 using Connect.Tunnel.Frames;
 using Xunit.Abstractions;
 

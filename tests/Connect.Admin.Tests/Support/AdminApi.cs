@@ -2,7 +2,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Connect.Ctl;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.Admin.Tests.Support;
 

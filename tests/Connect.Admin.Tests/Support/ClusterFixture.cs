@@ -1,6 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.Browser.Tests.Support;
 

@@ -1,4 +1,4 @@
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 

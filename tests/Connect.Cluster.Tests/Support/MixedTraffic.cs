@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.Cluster.Tests.Support;
 

@@ -1,12 +1,12 @@
 using Akka.Actor;
 using Akka.TestKit;
 using Connect.Actors.Protocol;
-using Connect.Actors.Tests.Support;
 using Connect.Routing.Links;
 using Connect.Routing.Streams;
+using Connect.Testing.Actors;
+using Connect.Testing.Tunnel;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
-using Connect.Tunnel.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>A real Connect node in this process: Kestrel on loopback ports, Akka remoting on a loopback port.</summary>
 public sealed class TestNode : IAsyncDisposable

@@ -1,6 +1,6 @@
 using Connect.Client;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>The real agent (ConnectAgent) running in this process against test nodes.</summary>
 public sealed class TestAgent : IAsyncDisposable

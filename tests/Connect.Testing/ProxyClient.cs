@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>Proxy clients as the device farm uses them: HttpClient with a WebProxy, and a raw CONNECT over a socket.</summary>
 public static class ProxyClient

@@ -1,7 +1,7 @@
 using Akka.Configuration;
 using Xunit.Abstractions;
 
-namespace Connect.Actors.Tests.Support;
+namespace Connect.Testing.Actors;
 
 /// <summary>
 /// A TestKit whose ActorSystem is cluster-enabled (the session entity reads its node's address from

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>
 /// The agent as a customer runs it: the built connect-client in its own process, with its own command line and

@@ -1,4 +1,4 @@
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>
 /// The one way tests wait: re-check a condition (or an assertion) until it holds or a bound passes, then fail

@@ -1,4 +1,4 @@
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>
 /// One node with tight limits for the hardening tests: a 2 s request-head timeout, a 1.5 s stream idle timeout, two

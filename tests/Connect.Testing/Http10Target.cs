@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>
 /// A private app like a developer's <c>python3 -m http.server</c>: HTTP/1.0, one response per connection, then close,

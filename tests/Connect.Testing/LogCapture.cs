@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>Keeps every formatted log line of a node (message, exception and scopes), so tests can assert what was and was not logged.</summary>
 public sealed class LogCapture : ILoggerProvider, ISupportExternalScope

@@ -1,6 +1,6 @@
 using Connect.Client;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>
 /// One node whose destination policy restricts "lookalike-*" sessions to <c>127.0.0.*:EchoPort</c>; a hosts file that

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>Sends <c>size</c> deterministic bytes through a tunnel to an echo server while reading the echo, both hashed.</summary>
 public static class EchoTransfer

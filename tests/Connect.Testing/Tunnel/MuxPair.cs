@@ -2,7 +2,7 @@ using System.Threading.Channels;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Multiplexing;
 
-namespace Connect.Tunnel.Tests.Support;
+namespace Connect.Testing.Tunnel;
 
 /// <summary>
 /// Two running multiplexers on a real loopback link, shaped like an agent link: the agent dialled

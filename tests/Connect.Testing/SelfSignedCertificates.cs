@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>Certificates made in the test and written to a temporary folder as PEM files, the way an operator's openssl output looks.</summary>
 public sealed class SelfSignedCertificates : IDisposable

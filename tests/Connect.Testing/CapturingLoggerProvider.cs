@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>Keeps every log entry a node writes, with its structured state, so tests can check what an SRE would filter on.</summary>
 public sealed class CapturingLoggerProvider : ILoggerProvider

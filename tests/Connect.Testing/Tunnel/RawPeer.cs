@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using Connect.Tunnel.Frames;
 
-namespace Connect.Tunnel.Tests.Support;
+namespace Connect.Testing.Tunnel;
 
 /// <summary>A frame read by a <see cref="RawPeer"/>, copied out of its buffer.</summary>
 public sealed record RawFrame(FrameType Type, uint StreamId, byte[] Payload);

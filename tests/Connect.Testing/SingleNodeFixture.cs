@@ -1,4 +1,4 @@
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>One node, the private apps, and one agent attached for session "e2e", shared by a test class.</summary>
 public sealed class SingleNodeFixture : IAsyncLifetime

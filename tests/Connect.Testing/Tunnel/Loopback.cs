@@ -4,7 +4,7 @@ using System.Net.WebSockets;
 using Connect.Tunnel.Frames;
 using Connect.Tunnel.Transport;
 
-namespace Connect.Tunnel.Tests.Support;
+namespace Connect.Testing.Tunnel;
 
 /// <summary>Which real transport a test runs over.</summary>
 public enum TransportKind

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Connect.EndToEnd.Tests.Support;
+namespace Connect.Testing;
 
 /// <summary>A loopback port nobody listens on right now, for the settings that must name a fixed port (a node advertises its tunnel URL only then).</summary>
 public static class FreePorts
