@@ -58,6 +58,8 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
         ["node-sessions"] = typeof(NodeSessionsPage),
         ["get-node-session"] = typeof(GetNodeSession),
         ["node-session"] = typeof(NodeSession),
+        ["get-node-requests"] = typeof(GetNodeRequests),
+        ["node-requests"] = typeof(NodeRequests),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, string> Manifests = Types.ToFrozenDictionary(p => p.Value, p => p.Key);
