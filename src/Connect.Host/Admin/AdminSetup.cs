@@ -57,7 +57,8 @@ public static class AdminSetup
             .OnlyOnListener(Listeners.Admin);
 
         // The live operations page: static, so it is served without auth and holds no token; its script asks for
-        // the admin token (?token= or a form, kept in sessionStorage) and polls /v1, which keeps its bearer check.
+        // the admin token (?token= or a form, kept in sessionStorage) and follows /v1/events (pushed, no polling),
+        // which keeps its bearer check.
         routes.MapGet("/ops", (HttpResponse response) =>
         {
             response.Headers.CacheControl = "no-store";
