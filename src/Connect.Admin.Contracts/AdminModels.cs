@@ -7,7 +7,10 @@ namespace Connect.Admin.Contracts;
 /// <summary>GET /v1/nodes: every member as the answering node sees it, with what each node reports it holds.</summary>
 public sealed record NodesView(string Self, string? Leader, IReadOnlyList<NodeView> Nodes);
 
-/// <summary>One cluster member. Counts are null when the node did not answer (<see cref="Error"/> says why).</summary>
+/// <summary>
+/// One cluster member. Counts are null when the node did not answer (<see cref="Error"/> says why).
+/// <see cref="BytesIn"/>/<see cref="BytesOut"/>: bytes carried so far by the links the node holds now (from/to agents).
+/// </summary>
 public sealed record NodeView(
     string Address,
     bool Self,
@@ -23,7 +26,9 @@ public sealed record NodeView(
     bool? Draining,
     long? StreamsResetAtDeadline,
     bool ReadyToTerminate,
-    string? Error);
+    string? Error,
+    long? BytesIn = null,
+    long? BytesOut = null);
 
 /// <summary>GET /v1/sessions: one session as its entity knows it.</summary>
 public sealed record SessionView(
@@ -60,3 +65,24 @@ public sealed record ActionResult(string Action, string Target, string Message);
 
 /// <summary>Every error body: what went wrong, in words.</summary>
 public sealed record AdminError(string Error);
+
+/// <summary>
+/// One line of a node's access log: a finished proxied request or CONNECT tunnel of a session. <see cref="EntryNode"/>
+/// took the proxy request; <see cref="LinkNode"/> held the tunnel link that carried it ("-" when no stream opened).
+/// </summary>
+public sealed record RequestView(
+    DateTimeOffset At,
+    string SessionId,
+    string EntryNode,
+    string LinkNode,
+    string Method,
+    string Target,
+    int Status,
+    long BytesUp,
+    long BytesDown,
+    double DurationMs,
+    string? Error,
+    string? Detail);
+
+/// <summary>GET /v1/sessions/{name}/requests: the session's last requests from every node's access log, oldest first.</summary>
+public sealed record SessionRequestsView(string Session, IReadOnlyList<RequestView> Requests, IReadOnlyList<string> Errors);

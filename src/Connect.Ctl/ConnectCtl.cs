@@ -19,9 +19,6 @@ public sealed class ConnectCtl(HttpMessageHandler? handler = null, Func<string, 
 
     private readonly Func<string, string?> _environment = environment ?? Environment.GetEnvironmentVariable;
 
-    /// <summary>How often <c>connect ready --wait</c> checks again unless told otherwise.</summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
-
     public async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, TextReader? input = null, CancellationToken cancellationToken = default)
     {
         var server = DefaultServer;
@@ -92,7 +89,7 @@ public sealed class ConnectCtl(HttpMessageHandler? handler = null, Func<string, 
 
     private RootCommand BuildCommands(string server, TextWriter output, TextWriter error)
     {
-        var ctl = new CtlContext(server, output, error, handler, _environment, PollInterval);
+        var ctl = new CtlContext(server, output, error, handler, _environment);
         return new RootCommand($"connectctl: inspect and operate a Connect cluster through a node's admin API.\nUsage: connectctl [host:port] <palette> <command> [switches]   (host:port defaults to {DefaultServer}; no command = interactive)\nExit codes: 0 ok, 1 not ready / check failed, 2 usage, 3 cannot reach the node, 4 unauthorized, 5 the node answered with an error.")
         {
             ctl.Token,

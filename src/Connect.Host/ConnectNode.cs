@@ -86,8 +86,10 @@ public static class ConnectNode
             sp.GetService<IRemoteStreamOpener>(),
             settings.Sessions.HoldTimeout + TimeSpan.FromSeconds(10),
             sp.GetRequiredService<ILogger<StreamBroker>>(),
-            new GrantCache(sp.GetRequiredService<TimeProvider>(), GrantCacheExpiry),
+            sp.GetRequiredService<GrantCache>(),
             sp.GetRequiredService<TimeProvider>()));
+        // A service of its own so that the access log can name the node of a granted link (Admin/LinkNodeLocator).
+        services.AddSingleton(sp => new GrantCache(sp.GetRequiredService<TimeProvider>(), GrantCacheExpiry));
         services.AddSingleton<ITunnelConnector, TunnelConnector>();
         services.AddSingleton<ProxyMetrics>();
         services.AddSingleton(sp => new AccessLog(settings.Proxy.AccessLog, sp.GetRequiredService<ILogger<AccessLog>>()));

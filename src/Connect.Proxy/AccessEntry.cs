@@ -1,6 +1,9 @@
 namespace Connect.Proxy;
 
-/// <summary>One line of the access log: a finished absolute-form request or CONNECT tunnel, as seen by its entry node.</summary>
+/// <summary>
+/// One line of the access log: a finished absolute-form request or CONNECT tunnel, as seen by its entry node.
+/// <see cref="LinkNode"/> is the node whose tunnel link carried it ("-" when no stream was opened).
+/// </summary>
 public sealed record AccessEntry(
     DateTimeOffset At,
     string SessionId,
@@ -12,4 +15,5 @@ public sealed record AccessEntry(
     long BytesDown,
     double DurationMs,
     string? Error,
-    string? Detail);
+    string? Detail,
+    string LinkNode = "-");

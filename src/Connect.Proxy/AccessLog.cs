@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Connect.Tunnel.Multiplexing;
 using Microsoft.Extensions.Logging;
 
 namespace Connect.Proxy;
@@ -6,7 +7,8 @@ namespace Connect.Proxy;
 /// <summary>
 /// The proxy's access log, as every proxy keeps one: one structured line (event 2010, category
 /// <c>Connect.Proxy.AccessLog</c>) per absolute-form request and per CONNECT tunnel, successful or not, with the
-/// session, this (entry) node, method, target, status, bytes each way, duration and the error. Each field is a
+/// session, this (entry) node, the node that held the tunnel link, method, target, status, bytes each way, duration
+/// and the error. Each field is a
 /// property of the line, so the JSON console formatter writes them as fields. The last entries are kept in a small
 /// bounded buffer so "what did this session just do" has an answer without reading logs.
 /// Switched with <c>Connect:Proxy:AccessLog</c> (on by default).
@@ -23,6 +25,15 @@ public sealed partial class AccessLog(bool enabled, ILogger<AccessLog> logger)
     /// <summary>This node's cluster address, filled in once it is known (the entry node of every line).</summary>
     public string Node { get; set; } = "-";
 
+    /// <summary>
+    /// Names the node whose link carries a stream (session, stream): set by the node, which knows its links and node
+    /// channels. Unset (a proxy without a cluster): "-".
+    /// </summary>
+    public Func<string, MuxStream, string>? LocateLink { get; set; }
+
+    /// <summary>The node that holds the link <paramref name="stream"/> runs on, read when the stream opens (the link may be gone by the end).</summary>
+    public string LinkNodeOf(string session, MuxStream stream) => LocateLink?.Invoke(session, stream) ?? "-";
+
     /// <summary>Starts the record of one request or tunnel; <see cref="Complete"/> writes it.</summary>
     public Pending Begin(string method, string target) => new(method, target, Stopwatch.GetTimestamp());
 
@@ -34,8 +45,8 @@ public sealed partial class AccessLog(bool enabled, ILogger<AccessLog> logger)
         }
         var entry = new AccessEntry(DateTimeOffset.UtcNow, request.Session, Node, request.Method, request.Target, request.Status,
             request.BytesUp, request.BytesDown, Math.Round(Stopwatch.GetElapsedTime(request.Started).TotalMilliseconds, 1),
-            request.Error == ProxyError.None ? null : request.Error.ToString(), request.Detail);
-        Log.Access(logger, entry.SessionId, entry.EntryNode, entry.Method, entry.Target, entry.Status, entry.BytesUp, entry.BytesDown,
+            request.Error == ProxyError.None ? null : request.Error.ToString(), request.Detail, request.LinkNode);
+        Log.Access(logger, entry.SessionId, entry.EntryNode, entry.LinkNode, entry.Method, entry.Target, entry.Status, entry.BytesUp, entry.BytesDown,
             entry.DurationMs, entry.Error ?? "-", entry.Detail ?? "");
         lock (_recent)
         {
@@ -67,6 +78,9 @@ public sealed partial class AccessLog(bool enabled, ILogger<AccessLog> logger)
 
         public string Session { get; set; } = "-";
 
+        /// <summary>The node whose link carried the stream (<see cref="LinkNodeOf"/>); "-" until one opened.</summary>
+        public string LinkNode { get; set; } = "-";
+
         /// <summary>The status sent to the client (0: none was sent, the client went away first).</summary>
         public int Status { get; set; }
 
@@ -82,7 +96,7 @@ public sealed partial class AccessLog(bool enabled, ILogger<AccessLog> logger)
     private static partial class Log
     {
         [LoggerMessage(EventId = 2010, Level = LogLevel.Information,
-            Message = "access session={SessionId} node={EntryNode} {Method} {Target} {Status} up={BytesUp} down={BytesDown} {DurationMs}ms error={ProxyError} {Detail}")]
-        public static partial void Access(ILogger logger, string sessionId, string entryNode, string method, string target, int status, long bytesUp, long bytesDown, double durationMs, string proxyError, string detail);
+            Message = "access session={SessionId} node={EntryNode} link={LinkNode} {Method} {Target} {Status} up={BytesUp} down={BytesDown} {DurationMs}ms error={ProxyError} {Detail}")]
+        public static partial void Access(ILogger logger, string sessionId, string entryNode, string linkNode, string method, string target, int status, long bytesUp, long bytesDown, double durationMs, string proxyError, string detail);
     }
 }

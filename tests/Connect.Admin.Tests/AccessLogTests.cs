@@ -31,6 +31,7 @@ public sealed class AccessLogTests(ClusterFixture cluster)
         Assert.Equal(200, line.State["Status"]);
         Assert.Equal(3000L, line.State["BytesDown"]);
         Assert.Equal(cluster.Node1.Address, line.State["EntryNode"]);
+        Assert.Equal(cluster.Node1.Address, line.State["LinkNode"]); // alpha's link is on node 1 too
         Assert.Equal("-", line.State["ProxyError"]);
         Assert.Equal("Connect.Proxy.AccessLog", line.Category);
 

@@ -8,7 +8,8 @@ namespace Connect.Browser.Tests;
 
 /// <summary>
 /// The live operations page (GET /ops on the admin port) in Chromium: it asks for the admin token, lists the
-/// sessions that exist, and shows a node turn from up to draining to ready to terminate while its session moves.
+/// sessions that exist, shows a node turn from up to draining to ready to terminate while its session moves, and
+/// draws per-node charts from the snapshots the node pushes (GET /v1/events) without asking again.
 /// </summary>
 public sealed class OpsPageTests(BrowserCluster cluster) : IClassFixture<BrowserCluster>
 {
@@ -66,6 +67,9 @@ public sealed class OpsPageTests(BrowserCluster cluster) : IClassFixture<Browser
         await Expect(app.Locator("#ws")).ToHaveTextAsync("echoed");
         await Expect(node1.Locator("li[data-session='farm-1']")).ToContainTextAsync("1 stream", new LocatorAssertionsToContainTextOptions { Timeout = 15_000 });
 
+        // Twenty pushed samples first, so that the screenshot's charts show the link leaving node 1 against some history.
+        await Expect(node1.Locator(".chart[data-metric='links']")).ToHaveAttributeAsync("data-samples", new System.Text.RegularExpressions.Regex("^([2-9][0-9]|[1-9][0-9]{2,})$"), new LocatorAssertionsToHaveAttributeOptions { Timeout = 60_000 });
+
         // Drain node 1 through the admin API: the page shows it draining, and farm-1's new link on another node.
         await BrowserCluster.DrainThroughAdminApiAsync(cluster[3], cluster[1]);
         await Expect(node1).ToHaveAttributeAsync("data-state", "draining", attribute);
@@ -80,5 +84,42 @@ public sealed class OpsPageTests(BrowserCluster cluster) : IClassFixture<Browser
         await Expect(node1.Locator(".badge[data-role='state']")).ToHaveTextAsync("safe to stop");
         await Expect(node1.Locator("li[data-session='farm-1']")).ToHaveCountAsync(0);
         await ops.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Path.GetDirectoryName(ScreenshotPath)!, "ops-page-after-drain.png"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task The_charts_move_with_pushed_snapshots_and_the_page_sends_no_second_request()
+    {
+        var attribute = new LocatorAssertionsToHaveAttributeOptions { Timeout = 20_000 };
+        await using var context = await cluster.Chromium.DirectAsync();
+        var ops = await context.NewPageAsync();
+        var apiRequests = new List<string>();
+        ops.Request += (_, request) =>
+        {
+            if (new Uri(request.Url).AbsolutePath.StartsWith("/v1/", StringComparison.Ordinal))
+            {
+                lock (apiRequests)
+                {
+                    apiRequests.Add(request.Url);
+                }
+            }
+        };
+        await ops.GotoAsync($"http://127.0.0.1:{cluster[3].AdminPort}/ops?token={BrowserCluster.AdminToken}");
+        var links = ops.Locator($".node[data-node='{cluster[2].Address}'] .chart[data-metric='links']");
+        await Expect(links).ToHaveAttributeAsync("data-samples", new System.Text.RegularExpressions.Regex("^[1-9]"), attribute);
+        var before = int.Parse((await links.GetAttributeAsync("data-last"))!, System.Globalization.CultureInfo.InvariantCulture);
+
+        // An agent connects to node 2: the pushed snapshots carry it into node 2's links chart.
+        await using var agent = await TestAgent.StartAsync("charted", [cluster[2].TunnelUri]);
+        await Expect(links).ToHaveAttributeAsync("data-last", (before + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), attribute);
+        await Expect(ops.Locator("#events li[data-kind='session'][data-subject='charted']")).ToBeVisibleAsync(new LocatorAssertionsToBeVisibleOptions { Timeout = 20_000 });
+        var samples = int.Parse((await links.GetAttributeAsync("data-samples"))!, System.Globalization.CultureInfo.InvariantCulture);
+        await Expect(links).ToHaveAttributeAsync("data-samples", new System.Text.RegularExpressions.Regex($"^(?!{samples}$)[0-9]+$"), attribute);
+        Assert.Equal(3, await ops.Locator(".node .chart[data-metric='bytes'] svg").CountAsync());
+
+        // Every update came over the one event stream the page opened: it never asked again.
+        lock (apiRequests)
+        {
+            Assert.Equal([$"http://127.0.0.1:{cluster[3].AdminPort}/v1/events"], apiRequests);
+        }
     }
 }

@@ -17,7 +17,9 @@ public sealed record GetNodeSummary : IConnectMessage
 /// The reply to <see cref="GetNodeSummary"/>. <paramref name="ReadyToTerminate"/> is decided by the node itself
 /// (no links, no streams, no proxy request in flight), so the deploy gate does not depend on what another node
 /// makes of a list. <paramref name="Entities"/> and <paramref name="Shards"/> are -1 with
-/// <paramref name="EntitiesError"/> when the local shard region did not answer.
+/// <paramref name="EntitiesError"/> when the local shard region did not answer. <paramref name="BytesIn"/> and
+/// <paramref name="BytesOut"/> are the bytes carried by the links held now (the live charts' bytes per second);
+/// added later, so they come last with a default (0 from an older node).
 /// </summary>
 public sealed record NodeSummary(
     string Address,
@@ -30,7 +32,9 @@ public sealed record NodeSummary(
     int Shards,
     string? EntitiesError,
     int ProxyInFlight,
-    bool ReadyToTerminate) : IConnectMessage;
+    bool ReadyToTerminate,
+    long BytesIn = 0,
+    long BytesOut = 0) : IConnectMessage;
 
 /// <summary>
 /// Query: the sessions this node knows (entities it hosts or links it holds) whose names sort after
@@ -60,3 +64,28 @@ public sealed record GetNodeSession(string SessionId) : IConnectMessage
 
 /// <summary>The reply to <see cref="GetNodeSession"/>; streams beyond <see cref="GetNodeSession.MaxStreams"/> (the newest) are counted, not listed.</summary>
 public sealed record NodeSession(string Address, string SessionId, bool EntityHere, ImmutableList<LinkInfo> Links, int StreamsOmitted, string? EntitiesError) : IConnectMessage;
+
+/// <summary>Query: this node's last access-log entries of one session (the entry node's side of "what did it just do").</summary>
+public sealed record GetNodeRequests(string SessionId, int Max) : IConnectMessage
+{
+    /// <summary>The most entries one reply carries: ~300 bytes each at worst, so a reply stays under ~30 KB.</summary>
+    public const int MaxEntries = 100;
+}
+
+/// <summary>One finished proxy request or CONNECT tunnel as the node that took it logged it (event 2010).</summary>
+public sealed record RequestRecord(
+    DateTimeOffset At,
+    string SessionId,
+    string EntryNode,
+    string LinkNode,
+    string Method,
+    string Target,
+    int Status,
+    long BytesUp,
+    long BytesDown,
+    double DurationMs,
+    string? Error,
+    string? Detail);
+
+/// <summary>The reply to <see cref="GetNodeRequests"/>: oldest first.</summary>
+public sealed record NodeRequests(string Address, ImmutableList<RequestRecord> Requests) : IConnectMessage;

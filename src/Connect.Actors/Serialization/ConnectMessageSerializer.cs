@@ -59,6 +59,8 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
         ["get-node-session"] = typeof(GetNodeSession),
         ["node-session"] = typeof(NodeSession),
         ["link-refused"] = typeof(LinkRefused),
+        ["get-node-requests"] = typeof(GetNodeRequests),
+        ["node-requests"] = typeof(NodeRequests),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, string> Manifests = Types.ToFrozenDictionary(p => p.Value, p => p.Key);

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
 using Connect.Admin.Contracts;
 
@@ -11,8 +10,6 @@ internal static class ClusterPalette
     public static Command Create(CtlContext ctl)
     {
         var requiredAddress = new Option<string>("--address", "-a") { Description = "Cluster member: akka.tcp://system@host:port or host:port", Required = true };
-        var interval = new Option<int>("--interval") { Description = "Milliseconds between polls", DefaultValueFactory = _ => (int)ctl.PollInterval.TotalMilliseconds };
-        var maxEvents = new Option<int>("--max-events") { Description = "Stop after this many changes (0: until Ctrl+C)" };
         return new Command("cluster", "Cluster membership: show, status, leader, tail, leave, down, down-unreachable")
         {
             ctl.Leaf("show", "Every member: status, reachability, links, streams, entities, draining, safe to stop (drained: no link, no stream, no proxy request)", async (p, c, ct) =>
@@ -61,53 +58,7 @@ internal static class ClusterPalette
                 }
                 return nodes.Leader is null ? ExitCodes.NotReady : ExitCodes.Ok;
             }, ctl.JsonOption),
-            ctl.Leaf("tail", "Print membership changes as they happen (joins, status changes, unreachable, removals) until Ctrl+C", async (p, c, ct) =>
-            {
-                var known = new Dictionary<string, (string Status, bool Reachable)>();
-                var events = 0;
-                var limit = p.GetValue(maxEvents);
-                var every = TimeSpan.FromMilliseconds(Math.Max(50, p.GetValue(interval)));
-                while (!ct.IsCancellationRequested)
-                {
-                    var (nodes, _) = await c.GetAsync<NodesView>("/v1/nodes", ct).ConfigureAwait(false);
-                    var now = DateTimeOffset.UtcNow.ToString("HH:mm:ss", CultureInfo.InvariantCulture);
-                    var changes = new List<(string Kind, string Address, string Status, bool Reachable)>();
-                    foreach (var n in nodes.Nodes)
-                    {
-                        if (!known.TryGetValue(n.Address, out var before))
-                        {
-                            changes.Add(("member", n.Address, n.Status, n.Reachable));
-                        }
-                        else if (before.Status != n.Status)
-                        {
-                            changes.Add(("status", n.Address, n.Status, n.Reachable));
-                        }
-                        else if (before.Reachable != n.Reachable)
-                        {
-                            changes.Add((n.Reachable ? "reachable" : "unreachable", n.Address, n.Status, n.Reachable));
-                        }
-                        known[n.Address] = (n.Status, n.Reachable);
-                    }
-                    foreach (var gone in known.Keys.Except(nodes.Nodes.Select(n => n.Address)).ToList())
-                    {
-                        changes.Add(("removed", gone, "Removed", false));
-                        known.Remove(gone);
-                    }
-                    foreach (var change in changes)
-                    {
-                        await ctl.Output.WriteLineAsync(ctl.Json(p)
-                            ? JsonSerializer.Serialize(new { time = now, kind = change.Kind, address = change.Address, status = change.Status, reachable = change.Reachable })
-                            : $"{now}  {change.Kind,-11}  {change.Address}  {change.Status}{(change.Reachable ? "" : " (unreachable)")}").ConfigureAwait(false);
-                        if (limit > 0 && ++events >= limit)
-                        {
-                            return ExitCodes.Ok;
-                        }
-                    }
-                    await ctl.Output.FlushAsync(ct).ConfigureAwait(false);
-                    await Task.Delay(every, ct).ConfigureAwait(false);
-                }
-                return ExitCodes.Ok;
-            }, ctl.JsonOption, interval, maxEvents),
+            LiveCommands.Tail(ctl),
             ctl.Leaf("leave", "Ask a member to leave the cluster gracefully (it drains as it shuts down)", (p, c, ct) =>
                 ctl.ActionAsync(c, $"/v1/nodes/leave?address={Uri.EscapeDataString(p.GetValue(requiredAddress)!)}", p, ct), requiredAddress, ctl.JsonOption),
             ctl.Leaf("down", "Mark a member down (for a member that is gone; its shards move elsewhere)", (p, c, ct) =>

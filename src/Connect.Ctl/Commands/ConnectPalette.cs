@@ -18,8 +18,9 @@ internal static class ConnectPalette
         var limit = new Option<int?>("--limit", "-l") { Description = "Sessions per page (1-1000; default: the node's, 100)" };
         var after = new Option<string?>("--after") { Description = "Start after this session name (the cursor printed at the end of the previous page)" };
         var allPages = new Option<bool>("--all") { Description = "Follow every page to the end" };
+        var requests = new Option<bool>("--requests") { Description = "Instead of the links and streams: the session's last proxy requests (entry node, link node, status, bytes, error)" };
         var wait = new Option<double>("--wait") { Description = "Keep checking for up to this many seconds until the node is ready (0: check once)" };
-        return new Command("connect", "Connect sessions and nodes: sessions, session, drain, kick, ready")
+        return new Command("connect", "Connect sessions and nodes: sessions, session, watch, drain, kick, ready")
         {
             ctl.Leaf("sessions", "Sessions in the cluster, by name, a page at a time: state, entity's node, links, streams, bytes", async (p, c, ct) =>
             {
@@ -77,9 +78,13 @@ internal static class ConnectPalette
                 }
                 return ExitCodes.Ok;
             }, node, state, limit, after, allPages, ctl.JsonOption),
-            ctl.Leaf("session", "One session in detail: its links and every open stream (target, age, bytes)", async (p, c, ct) =>
+            ctl.Leaf("session", "One session in detail: its links and every open stream (target, age, bytes); with --requests its last proxy requests from every node's access log", async (p, c, ct) =>
             {
                 var session = p.GetValue(name)!;
+                if (p.GetValue(requests))
+                {
+                    return await RequestsAsync(ctl, c, session, p, ct).ConfigureAwait(false);
+                }
                 var (detail, raw) = await c.GetAsync<SessionDetailView>("/v1/sessions/" + Uri.EscapeDataString(session), ct).ConfigureAwait(false);
                 if (ctl.Json(p))
                 {
@@ -110,7 +115,8 @@ internal static class ConnectPalette
                 }
                 ctl.WriteErrors(detail.Errors);
                 return ExitCodes.Ok;
-            }, name, ctl.JsonOption),
+            }, name, requests, ctl.JsonOption),
+            LiveCommands.Watch(ctl),
             ctl.Leaf("drain", "Drain a node: readiness 503, GOAWAY to every link (idle ones close now, busy ones when their streams end); returns at once", (p, c, ct) =>
                 ctl.ActionAsync(c, "/v1/nodes/drain" + (p.GetValue(address) is { } a ? "?address=" + Uri.EscapeDataString(a) : ""), p, ct), address, ctl.JsonOption),
             ctl.Leaf("kick", "Send GOAWAY to a session's links: the agent reconnects (to another node if this one drains), open streams finish", (p, c, ct) =>
@@ -149,5 +155,31 @@ internal static class ConnectPalette
                 }
             }, address, wait, ctl.JsonOption),
         };
+    }
+
+    /// <summary><c>connect session NAME --requests</c>: the session's last requests, oldest first, as a table.</summary>
+    private static async Task<int> RequestsAsync(CtlContext ctl, AdminClient client, string session, ParseResult parse, CancellationToken cancellationToken)
+    {
+        var (view, raw) = await client.GetAsync<SessionRequestsView>("/v1/sessions/" + Uri.EscapeDataString(session) + "/requests", cancellationToken).ConfigureAwait(false);
+        if (ctl.Json(parse))
+        {
+            return ctl.Print(raw);
+        }
+        if (view.Requests.Count == 0)
+        {
+            await ctl.Output.WriteLineAsync($"no requests of session {session} in any node's access log").ConfigureAwait(false);
+        }
+        else
+        {
+            Table.Write(ctl.Output, ["TIME", "METHOD", "TARGET", "STATUS", "UP", "DOWN", "MS", "ENTRY NODE", "LINK NODE", "ERROR"],
+                view.Requests.Select(r => (IReadOnlyList<string>)
+                [
+                    r.At.ToUniversalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture), r.Method, r.Target, r.Status == 0 ? "-" : r.Status.ToString(CultureInfo.InvariantCulture),
+                    Table.Bytes(r.BytesUp), Table.Bytes(r.BytesDown), r.DurationMs.ToString("0.#", CultureInfo.InvariantCulture), r.EntryNode, r.LinkNode,
+                    r.Error is null ? "-" : r.Error + (string.IsNullOrEmpty(r.Detail) ? "" : ": " + r.Detail),
+                ]));
+        }
+        ctl.WriteErrors(view.Errors);
+        return ExitCodes.Ok;
     }
 }

@@ -9,7 +9,7 @@ namespace Connect.Ctl.Commands;
 /// <c>--json</c> switches, and the way a command becomes an action (an <see cref="AdminClient"/> per run, failures
 /// turned into exit codes).
 /// </summary>
-internal sealed class CtlContext(string server, TextWriter output, TextWriter error, HttpMessageHandler? handler, Func<string, string?> environment, TimeSpan pollInterval)
+internal sealed class CtlContext(string server, TextWriter output, TextWriter error, HttpMessageHandler? handler, Func<string, string?> environment)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -20,8 +20,6 @@ internal sealed class CtlContext(string server, TextWriter output, TextWriter er
     public TextWriter Output { get; } = output;
 
     public TextWriter Error { get; } = error;
-
-    public TimeSpan PollInterval { get; } = pollInterval;
 
     public bool Json(ParseResult parse) => parse.GetValue(JsonOption);
 

@@ -7,6 +7,7 @@ using Connect.Actors.Protocol;
 using Connect.Actors.Sessions;
 using Connect.Host.Configuration;
 using Connect.Host.Draining;
+using Connect.Host.Admin.Live;
 using Connect.Host.Health;
 using Connect.Host.Metrics;
 using Connect.Host.Security;
@@ -26,6 +27,9 @@ public static class AdminSetup
     {
         services.AddSingleton(sp => new AdminTokens(settings, sp.GetRequiredService<TokenStore>()));
         services.AddSingleton<ClusterView>();
+        services.AddSingleton<LinkNodeLocator>();
+        services.AddSingleton<LiveFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<LiveFeed>());
         services.AddSingleton<NodeMetrics>();
         services.AddSingleton<PrometheusExporter>();
         services.AddConnectHealthChecks();
@@ -40,18 +44,22 @@ public static class AdminSetup
                 provider.GetRequiredService<LinkRegistry>(),
                 provider.GetRequiredService<NodeLifecycle>(),
                 provider.GetRequiredService<Connect.Proxy.ProxyDrain>(),
-                registry.Get<SessionRegion>()),
+                registry.Get<SessionRegion>(),
+                provider.GetRequiredService<Connect.Proxy.AccessLog>()),
             NodeInfoActor.Name));
 
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder routes)
     {
         // Created now, not at the first scrape, so that counters count from the start.
         routes.ServiceProvider.GetRequiredService<PrometheusExporter>();
+        var locator = routes.ServiceProvider.GetRequiredService<LinkNodeLocator>();
+        routes.ServiceProvider.GetRequiredService<Connect.Proxy.AccessLog>().LocateLink = locator.Locate;
         routes.MapGet("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"))
             .OnlyOnListener(Listeners.Admin);
 
         // The live operations page: static, so it is served without auth and holds no token; its script asks for
-        // the admin token (?token= or a form, kept in sessionStorage) and polls /v1, which keeps its bearer check.
+        // the admin token (?token= or a form, kept in sessionStorage) and follows /v1/events (pushed, no polling),
+        // which keeps its bearer check.
         routes.MapGet("/ops", (HttpResponse response) =>
         {
             response.Headers.CacheControl = "no-store";
@@ -147,6 +155,9 @@ public static class AdminSetup
         });
 
         v1.MapGet("/sharding", (ClusterView view, CancellationToken ct) => view.ShardingAsync(ct));
+
+        // The live feed (Server-Sent Events) and a session's last requests from every node's access log.
+        v1.MapLiveEvents();
 
         v1.MapPost("/nodes/drain", async (string? address, ClusterView view, CancellationToken ct) =>
         {

@@ -100,7 +100,9 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<SessionRegion
                 info?.Draining,
                 info?.StreamsResetAtDeadline,
                 info?.ReadyToTerminate ?? false,
-                a.Error);
+                a.Error,
+                info?.BytesIn,
+                info?.BytesOut);
         }).ToList();
         return new NodesView(self, leader, nodes);
     }
@@ -201,6 +203,23 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<SessionRegion
             .OrderBy(s => s.OpenedAt)
             .ToList();
         return new SessionDetailView(ToView(snapshot), streams, errors);
+    }
+
+    /// <summary>
+    /// The session's last proxy requests from every node's access log (each node logs the requests it took), merged
+    /// oldest first and cut to the newest <paramref name="max"/>. Asks no entity, so an unknown session just has none.
+    /// </summary>
+    public async Task<SessionRequestsView> RequestsAsync(string name, CancellationToken cancellationToken, int max = 50)
+    {
+        var answers = await AskEachAsync<NodeRequests>(new GetNodeRequests(name, max), null, cancellationToken).ConfigureAwait(false);
+        var requests = answers
+            .Where(a => a.Value is not null)
+            .SelectMany(a => a.Value!.Requests)
+            .OrderBy(r => r.At)
+            .TakeLast(max)
+            .Select(r => new RequestView(r.At, r.SessionId, r.EntryNode, r.LinkNode, r.Method, r.Target, r.Status, r.BytesUp, r.BytesDown, r.DurationMs, r.Error, r.Detail))
+            .ToList();
+        return new SessionRequestsView(name, requests, answers.Where(a => a.Error is not null).Select(a => $"{a.Member.Address}: {a.Error}").ToList());
     }
 
     public async Task<SessionSnapshot> KickAsync(string name, CancellationToken cancellationToken) =>

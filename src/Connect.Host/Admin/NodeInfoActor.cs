@@ -14,7 +14,8 @@ namespace Connect.Host.Admin;
 /// session entities it hosts, whether it drains) and starts a drain. The admin API on any node asks every
 /// member's actor and merges; this actor only reads thread-safe snapshots and never waits on anything.
 /// Replies are counts (<see cref="GetNodeSummary"/>), pages (<see cref="GetNodeSessions"/>) or one session
-/// (<see cref="GetNodeSession"/>), so none grows with the number of links (see docs/SCALING.md).
+/// (<see cref="GetNodeSession"/>), so none grows with the number of links (see docs/SCALING.md). It also hands out
+/// this node's access-log entries of a session (<see cref="GetNodeRequests"/>), the entry node's side of a request.
 /// </summary>
 public sealed class NodeInfoActor : ReceiveActor
 {
@@ -26,8 +27,15 @@ public sealed class NodeInfoActor : ReceiveActor
     /// <summary>The most links one <see cref="NodeSessionsPage"/> carries: ~220 bytes each typically, ~530 at worst (longest names, IPv6, huge counters), so at most ~80 KB.</summary>
     public const int MaxLinksPerPage = 150;
 
-    public NodeInfoActor(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region)
+    public NodeInfoActor(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region, Connect.Proxy.AccessLog accessLog)
     {
+        Receive<GetNodeRequests>(query =>
+        {
+            var max = Math.Clamp(query.Max, 1, GetNodeRequests.MaxEntries);
+            var entries = accessLog.Recent(query.SessionId, max).Select(e => new RequestRecord(
+                e.At, e.SessionId, e.EntryNode, e.LinkNode, e.Method, e.Target, e.Status, e.BytesUp, e.BytesDown, e.DurationMs, e.Error, e.Detail));
+            Sender.Tell(new NodeRequests(address, entries.ToImmutableList()));
+        });
         Receive<GetNodeSummary>(_ =>
         {
             // Counted now, on this node: the deploy gate's answer does not depend on a list travelling anywhere.
@@ -39,10 +47,12 @@ public sealed class NodeInfoActor : ReceiveActor
             var reset = lifecycle.StreamsResetAtDeadline;
             var proxyInFlight = proxy.InFlight;
             var ready = count == 0 && streams == 0 && proxyInFlight == 0;
+            var bytesIn = all.Sum(l => l.Mux.BytesIn);
+            var bytesOut = all.Sum(l => l.Mux.BytesOut);
             region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, RegionTimeout).PipeTo(
                 Sender,
-                success: state => new NodeSummary(address, draining, reset, count, streams, sessions, state.Shards.Sum(s => s.EntityIds.Count), state.Shards.Count, null, proxyInFlight, ready),
-                failure: e => new NodeSummary(address, draining, reset, count, streams, sessions, -1, -1, $"the shard region did not answer: {e.Message}", proxyInFlight, ready));
+                success: state => new NodeSummary(address, draining, reset, count, streams, sessions, state.Shards.Sum(s => s.EntityIds.Count), state.Shards.Count, null, proxyInFlight, ready, bytesIn, bytesOut),
+                failure: e => new NodeSummary(address, draining, reset, count, streams, sessions, -1, -1, $"the shard region did not answer: {e.Message}", proxyInFlight, ready, bytesIn, bytesOut));
         });
         Receive<GetNodeSessions>(query =>
         {
@@ -124,8 +134,8 @@ public sealed class NodeInfoActor : ReceiveActor
         });
     }
 
-    public static Props Props(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region) =>
-        Akka.Actor.Props.Create(() => new NodeInfoActor(address, links, lifecycle, proxy, region));
+    public static Props Props(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region, Connect.Proxy.AccessLog accessLog) =>
+        Akka.Actor.Props.Create(() => new NodeInfoActor(address, links, lifecycle, proxy, region, accessLog));
 
     /// <summary>The first <paramref name="limit"/> session names after the cursor among links and entities here, bounded by <see cref="MaxLinksPerPage"/>.</summary>
     private static NodeSessionsPage Page(string address, Dictionary<string, List<TunnelLink>> held, HashSet<string> entities, int limit, string? error)

@@ -136,6 +136,9 @@ public sealed class AdminSettings
 
     /// <summary>How long a cluster-wide view waits for each node's answer.</summary>
     public TimeSpan QueryTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the live feed (<c>GET /v1/events</c>) samples the cluster while someone watches it.</summary>
+    public TimeSpan LiveInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 public sealed class ClusterSettings

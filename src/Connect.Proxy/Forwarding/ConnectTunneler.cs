@@ -65,6 +65,7 @@ public sealed class ConnectTunneler(ProxyGate gate, ProxyDrain drain, IOptions<P
             try
             {
                 stream = await gate.OpenAsync(session, request.Authority, both.Token).ConfigureAwait(false);
+                access.LinkNode = accessLog.LinkNodeOf(session, stream);
             }
             catch (TunnelConnectException e)
             {

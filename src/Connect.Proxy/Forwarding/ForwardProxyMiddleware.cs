@@ -18,6 +18,9 @@ namespace Connect.Proxy.Forwarding;
 /// </summary>
 public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate, UpstreamClients clients, ConnectTunneler tunneler, ProxyDrain drain, IOptions<ProxyOptions> options, ProxyMetrics metrics, AccessLog accessLog, ILogger<ForwardProxyMiddleware> logger)
 {
+    /// <summary>HttpContext item: the node whose link carried the request (the pooled connection's stream), for the access log.</summary>
+    private const string LinkNodeItem = "connect.link-node";
+
     private const string ViaValue = "1.1 connect";
 
     public async Task InvokeAsync(HttpContext context)
@@ -141,6 +144,10 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
                 if (ClosesAfterResponse(response))
                 {
                     tracker.Connection?.Retire();
+                }
+                if (tracker.Connection is { } connection)
+                {
+                    context.Items[LinkNodeItem] = accessLog.LinkNodeOf(session, connection.Inner);
                 }
                 return response;
             }
@@ -347,6 +354,7 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
         new(method, target, started)
         {
             Session = session,
+            LinkNode = context.Items.TryGetValue(LinkNodeItem, out var node) && node is string name ? name : "-",
             Status = context.Response.HasStarted || error != ProxyError.ClientAborted ? context.Response.StatusCode : 0,
             BytesUp = context.Request.ContentLength ?? 0,
             BytesDown = context.Response.ContentLength ?? 0,

@@ -50,7 +50,7 @@ internal static class MessageSamples
             nameof(LeaveStarted) => new LeaveStarted("akka.tcp://connect@10.0.0.1:4053", AlreadyLeaving: true, Links: 3, Streams: 7),
             nameof(DrainStarted) => new DrainStarted("akka.tcp://connect@10.0.0.1:4053", AlreadyDraining: true, Links: 2, Streams: 5),
             nameof(GetNodeSummary) => GetNodeSummary.Instance,
-            nameof(NodeSummary) => new NodeSummary("akka.tcp://connect@10.0.0.1:4053", Draining: true, 2, Links: 10_000, Streams: 12, Sessions: 9_000, Entities: 3_000, Shards: 33, "region did not answer", ProxyInFlight: 4, ReadyToTerminate: true),
+            nameof(NodeSummary) => new NodeSummary("akka.tcp://connect@10.0.0.1:4053", Draining: true, 2, Links: 10_000, Streams: 12, Sessions: 9_000, Entities: 3_000, Shards: 33, "region did not answer", ProxyInFlight: 4, ReadyToTerminate: true, BytesIn: 123_456, BytesOut: 654_321),
             nameof(GetNodeSessions) => new GetNodeSessions("s1", 150),
             nameof(NodeSessionsPage) => new NodeSessionsPage(
                 "akka.tcp://connect@10.0.0.1:4053",
@@ -65,6 +65,10 @@ internal static class MessageSamples
                 [new LinkInfo("L1", "s1", "203.0.113.9:50000", T0, 1, 9, 100, 200, GoingAway: true, [new StreamInfo(4, "example.com:443", T0.AddSeconds(3), 10, 20)])],
                 StreamsOmitted: 7,
                 "region did not answer"),
+            nameof(GetNodeRequests) => new GetNodeRequests("s1", 50),
+            nameof(NodeRequests) => new NodeRequests(
+                "akka.tcp://connect@10.0.0.1:4053",
+                [new RequestRecord(T0, "s1", "akka.tcp://connect@10.0.0.1:4053", "akka.tcp://connect@10.0.0.2:4053", "CONNECT", "example.com:443", 502, 10, 20, 12.5, "UpstreamRefused", "refused by the target")]),
             _ => null,
         };
     }

@@ -53,7 +53,7 @@ public static class AdminApi
         }
         all.AddRange(args);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var code = await new ConnectCtl(environment: _ => null) { PollInterval = TimeSpan.FromMilliseconds(100) }
+        var code = await new ConnectCtl(environment: _ => null)
             .RunAsync(all.ToArray(), output, error, input, timeout.Token);
         return new CtlResult(code, output.ToString(), error.ToString());
     }
