@@ -40,26 +40,29 @@ pids+=($!)
 
 for s in 1 2 3; do
   dotnet src/Connect.Client/bin/Release/net10.0/connect-client.dll --session "soak-$s" --token "$TOKEN" \
-    --server ws://127.0.0.1:7070 --server ws://127.0.0.1:7170 --server ws://127.0.0.1:7270 --links 2 >"$RUN_DIR/agent$s.log" 2>&1 &
+    --server ws://127.0.0.1:7070 --server ws://127.0.0.1:7170 --server ws://127.0.0.1:7270 \
+    --server ws://127.0.0.1:7075 --server ws://127.0.0.1:7175 --server ws://127.0.0.1:7275 --links 2 >"$RUN_DIR/agent$s.log" 2>&1 &
   pids+=($!)
 done
 sleep 5
 
 end=$(( $(date +%s) + SOAK_SECONDS ))
 : >"$RUN_DIR/results"
-# A load balancer's curl loop: next node whose /readyz is 200; a refused connect (curl exit 7) goes to the next node.
+# A load balancer's curl loop: next backend whose /readyz is 200; a refused connect (curl exit 7) goes to the next one.
+# Backends are both port slots of each node: rolling-restart.sh surges each replacement onto the node's other slot.
 load() {
-  local kind=$1 i=0 n out code
+  local kind=$1 i=0 b n slot proxy out code
   while [ "$(date +%s)" -lt "$end" ] && [ "$i" -lt 1000000 ]; do
     i=$((i + 1))
-    for try in 0 1 2; do
-      n=$(( (i + try) % 3 ))
-      curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$((9110 + n))/readyz" 2>/dev/null || continue
+    for try in 0 1 2 3 4 5; do
+      b=$(( (i + try) % 6 )); n=$(( b % 3 )); slot=$(( b / 3 ))
+      proxy=$((7080 + n * 100 + 5 * slot))
+      curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$((9110 + n + 10 * slot))/readyz" 2>/dev/null || continue
       session=soak-$(( i % 3 + 1 ))
       case $kind in
-        get) out=$(curl -sS -f -m 30 -x "http://$session:$TOKEN@127.0.0.1:$((7080 + n * 100))" "http://127.0.0.1:$APP_PORT/" 2>&1); code=$? ;;
-        connect) out=$(curl -sS -f -m 30 -p -x "http://$session:$TOKEN@127.0.0.1:$((7080 + n * 100))" "http://127.0.0.1:$APP_PORT/" 2>&1); code=$? ;;
-        blob) out=$(curl -sS -f -m 60 -x "http://$session:$TOKEN@127.0.0.1:$((7080 + n * 100))" "http://127.0.0.1:$APP_PORT/blob" 2>&1 | sha256sum | cut -d' ' -f1); code=$?
+        get) out=$(curl -sS -f -m 30 -x "http://$session:$TOKEN@127.0.0.1:$proxy" "http://127.0.0.1:$APP_PORT/" 2>&1); code=$? ;;
+        connect) out=$(curl -sS -f -m 30 -p -x "http://$session:$TOKEN@127.0.0.1:$proxy" "http://127.0.0.1:$APP_PORT/" 2>&1); code=$? ;;
+        blob) out=$(curl -sS -f -m 60 -x "http://$session:$TOKEN@127.0.0.1:$proxy" "http://127.0.0.1:$APP_PORT/blob" 2>&1 | sha256sum | cut -d' ' -f1); code=$?
               [ "$out" = "$blob_sha" ] || code=99 ;;
       esac
       if [ "$code" -eq 7 ]; then continue; fi # refused before anything was sent: the next node
@@ -92,7 +95,7 @@ next_restart=$(( $(date +%s) + RESTART_EVERY ))
 while [ "$(date +%s)" -lt "$end" ]; do
   if [ "$(date +%s)" -ge "$next_restart" ] && [ $(( end - $(date +%s) )) -gt 90 ]; then
     echo "$(date +%T) rolling restart"
-    cluster-config/rolling-restart.sh 2>&1 | grep -E '^node [0-9]: drained' | tee -a "$RUN_DIR/drains"
+    cluster-config/rolling-restart.sh 2>&1 | grep -E '^node [0-9]: replacement' | tee -a "$RUN_DIR/drains"
     next_restart=$(( $(date +%s) + RESTART_EVERY ))
   fi
   sleep 5

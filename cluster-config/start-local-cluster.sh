@@ -24,6 +24,7 @@ for n in "${NODES[@]}"; do
   fi
   nohup dotnet "$NODE_DLL" --config "cluster-config/local/node$n.json" >"$RUN_DIR/node$n.log" 2>&1 &
   echo $! >"$RUN_DIR/node$n.pid"
+  rm -f "$RUN_DIR/node$n.slot" # the usual ports (rolling-restart.sh moves a node to its other slot)
   echo "node $n starting (pid $!, log $RUN_DIR/node$n.log)"
   if [ "$n" = 1 ] && [ "${#NODES[@]}" -gt 1 ]; then
     sleep 1 # the first seed forms the cluster; the others join it

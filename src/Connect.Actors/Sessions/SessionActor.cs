@@ -56,6 +56,13 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
         ScheduleIdleCheck();
     }
 
+    protected override void PostStop()
+    {
+        // With "entity started" this bounds the entity's life in the log: a partition test checks from these two lines
+        // that one session never has two live entities on different nodes.
+        _logger.LogDebug("session {SessionId}: entity stopped on {Node}", _sessionId, _node);
+    }
+
     /// <summary>No usable link: stream requests wait for one.</summary>
     private void AwaitingLink()
     {

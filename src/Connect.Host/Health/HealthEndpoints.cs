@@ -11,7 +11,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Connect.Host.Health;
 
 /// <summary>
-/// <c>/healthz</c> (the process answers) and <c>/readyz</c> (503 while draining or not yet a cluster member), on the
+/// <c>/healthz</c> (the process answers) and <c>/readyz</c> (503 while draining, not yet a cluster member, or cut off on
+/// the minority side of a partition), on the
 /// admin listener, as ASP.NET Core health checks: liveness runs no check, readiness runs the checks tagged "ready".
 /// Both answer in plain text, one line, so a probe log says why.
 /// </summary>
@@ -73,7 +74,7 @@ public static class HealthEndpoints
         return items is not null && items.TryGetValue(ListenerKeys.Listener, out var name) && Equals(name, listener);
     }
 
-    /// <summary>Ready = a cluster member that is Up and not draining.</summary>
+    /// <summary>Ready = a cluster member that is Up, not draining, and on the side of any partition that is kept (<see cref="SurvivingSide"/>).</summary>
     private sealed class ReadinessCheck(NodeLifecycle lifecycle, ActorSystem system, LinkRegistry links) : IHealthCheck
     {
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -82,10 +83,19 @@ public static class HealthEndpoints
             {
                 return Task.FromResult(HealthCheckResult.Unhealthy($"draining: {links.Count} links, {links.ActiveStreams} streams left"));
             }
-            var member = Cluster.Get(system).SelfMember.Status;
-            return Task.FromResult(member == MemberStatus.Up
-                ? HealthCheckResult.Healthy("ready")
-                : HealthCheckResult.Unhealthy($"not ready: cluster member status {member}"));
+            var cluster = Cluster.Get(system);
+            var member = cluster.SelfMember.Status;
+            if (member != MemberStatus.Up)
+            {
+                return Task.FromResult(HealthCheckResult.Unhealthy($"not ready: cluster member status {member}"));
+            }
+            var state = cluster.State;
+            if (!SurvivingSide.Keeps(state.Members, state.Unreachable))
+            {
+                return Task.FromResult(HealthCheckResult.Unhealthy(
+                    $"not ready: on the minority side of a partition ({state.Unreachable.Count} of {state.Members.Count} members unreachable); the shard coordinator cannot be reached and this node will be downed"));
+            }
+            return Task.FromResult(HealthCheckResult.Healthy("ready"));
         }
     }
 }

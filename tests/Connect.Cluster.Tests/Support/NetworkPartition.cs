@@ -56,10 +56,10 @@ public static class NetworkPartition
         {
             foreach (var b in other)
             {
-                await TryThrottleAsync(a, b, Unthrottled.Instance);
-                await TryThrottleAsync(b, a, Unthrottled.Instance);
-                Opener(a).Heal(b.Identity.DataEndpoint);
-                Opener(b).Heal(a.Identity.DataEndpoint);
+                await TryAsync(() => ThrottleAsync(a, b, Unthrottled.Instance));
+                await TryAsync(() => ThrottleAsync(b, a, Unthrottled.Instance));
+                await TryAsync(() => { Opener(a).Heal(b.Identity.DataEndpoint); return Task.CompletedTask; });
+                await TryAsync(() => { Opener(b).Heal(a.Identity.DataEndpoint); return Task.CompletedTask; });
             }
         }
     }
@@ -82,13 +82,13 @@ public static class NetworkPartition
         }
     }
 
-    private static async Task TryThrottleAsync(TestNode on, TestNode peer, ThrottleMode mode)
+    private static async Task TryAsync(Func<Task> heal)
     {
         try
         {
-            await ThrottleAsync(on, peer, mode);
+            await heal();
         }
-        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException or TimeoutException or AggregateException or TaskCanceledException)
+        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException or TimeoutException or AggregateException or TaskCanceledException or RemoteTransportException)
         {
             // A node that was downed and stopped has nothing left to heal.
         }
