@@ -5,6 +5,7 @@ using Connect.Actors.Links;
 using Connect.Actors.Sessions;
 using Connect.Actors.Streams;
 using Connect.Host.Admin;
+using Connect.Host.Bootstrap;
 using Connect.Host.Configuration;
 using Connect.Host.Draining;
 using Connect.Host.Health;
@@ -229,6 +230,10 @@ public static class ConnectNode
         if (!string.IsNullOrEmpty(settings.Cluster.DataSecret) && DataSecretProblem(settings.Cluster.DataSecret) is { } problem)
         {
             throw new InvalidOperationException($"Connect:Cluster:DataSecret {problem}; generate one with: openssl rand -base64 32 (the same value on every node)");
+        }
+        if (BootstrapConfiguration.Problem(settings) is { } bootstrapProblem)
+        {
+            throw new InvalidOperationException(bootstrapProblem);
         }
         var exposed = binds.FirstOrDefault(b => !System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(b.Item2)));
         if (settings.Auth.Tokens.Count == 0 && exposed.Item1 is not null && !settings.Auth.AllowDevelopmentTokenOnNetwork)
