@@ -78,6 +78,8 @@ public static class ConnectNode
         services.AddSingleton<NodeIdentity>();
         services.AddSingleton<NodeLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<NodeLifecycle>());
+        // Stop order: drain, then Akka leaves and hands off, then Kestrel stops (the admin listener answers throughout).
+        services.AddHostedService<LeaveBeforeKestrelStops>();
         services.AddSingleton(sp => new StreamBroker(
             sp.GetRequiredService<IRequiredActor<SessionRegion>>().ActorRef,
             sp.GetRequiredService<LinkRegistry>(),
