@@ -3,6 +3,7 @@ using Akka.Cluster;
 using Akka.Hosting;
 using Connect.Actors.Sessions;
 using Connect.Host.Admin;
+using Connect.Host.Bootstrap;
 using Connect.Host.Configuration;
 using Connect.Host.Draining;
 using Connect.Host.Health;
@@ -79,6 +80,8 @@ public static class ConnectNode
         services.AddSingleton<NodeIdentity>();
         services.AddSingleton<NodeLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<NodeLifecycle>());
+        // Stop order: drain, then Akka leaves and hands off, then Kestrel stops (the admin listener answers throughout).
+        services.AddHostedService<LeaveBeforeKestrelStops>();
         services.AddSingleton(sp => new StreamBroker(
             sp.GetRequiredService<IRequiredActor<SessionRegion>>().ActorRef,
             sp.GetRequiredService<LinkRegistry>(),
@@ -238,6 +241,10 @@ public static class ConnectNode
         if (!string.IsNullOrEmpty(settings.Cluster.DataSecret) && DataSecretProblem(settings.Cluster.DataSecret) is { } problem)
         {
             throw new InvalidOperationException($"Connect:Cluster:DataSecret {problem}; generate one with: openssl rand -base64 32 (the same value on every node)");
+        }
+        if (BootstrapConfiguration.Problem(settings) is { } bootstrapProblem)
+        {
+            throw new InvalidOperationException(bootstrapProblem);
         }
         var exposed = binds.FirstOrDefault(b => !System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(b.Item2)));
         if (settings.Auth.Tokens.Count == 0 && exposed.Item1 is not null && !settings.Auth.AllowDevelopmentTokenOnNetwork)

@@ -110,6 +110,7 @@ public static class NodeCommandLine
         ("Connect:Admin:Port", "--admin-port", settings.Admin.Port),
         ("Connect:Cluster:Port", "--cluster-port", settings.Cluster.Port),
         ("Connect:Cluster:DataPort", "--data-port", settings.Cluster.DataPort),
+        .. settings.Cluster.Bootstrap.Enabled ? [("Connect:Cluster:Bootstrap:ManagementPort", "--Connect:Cluster:Bootstrap:ManagementPort", settings.Cluster.Bootstrap.ManagementPort)] : Array.Empty<(string, string, int)>(),
     ];
 
     private static string[] WithoutConfigurationKeys(string[] args)

@@ -104,7 +104,7 @@ public sealed class DeployManifestTests(ClusterFixture cluster)
         Assert.Equal(int.Parse(env["Connect__Cluster__Port"]), ports["remoting"]);
         Assert.Equal(int.Parse(env["Connect__Cluster__DataPort"]), ports["data"]);
         Assert.Equal(int.Parse(env["Connect__Admin__Port"]), ports["admin"]);
-        Assert.EndsWith($":{ports["remoting"]}", env["Connect__Cluster__SeedNodes__0"]);
+        Assert.Equal(int.Parse(env["Connect__Cluster__Bootstrap__ManagementPort"]), ports["management"]);
 
         foreach (var service in docs.Where(d => Text(d, "kind") == "Service"))
         {
@@ -121,6 +121,43 @@ public sealed class DeployManifestTests(ClusterFixture cluster)
         {
             Kind(Documents("deploy/kubernetes/secrets.example.yaml"), "Secret", secret);
         }
+    }
+
+    [Fact]
+    public void Kubernetes_pods_find_each_other_through_bootstrap_with_the_API_and_the_RBAC_it_needs()
+    {
+        var docs = Documents("deploy/kubernetes/connect.yaml");
+        var statefulSet = Kind(docs, "StatefulSet");
+        var container = Container(docs);
+        var env = Env(container);
+        var ports = ContainerPorts(container);
+        var defaults = new BootstrapSettings();
+
+        // Bootstrap, not seeds: no seed list to go stale, no pod that must be up first.
+        Assert.Equal(BootstrapSettings.KubernetesDiscovery, env["Connect__Cluster__Bootstrap__Discovery"]);
+        Assert.DoesNotContain(env.Keys, k => k.StartsWith("Connect__Cluster__SeedNodes", StringComparison.Ordinal));
+        // The peers' management port is found by its container port name, and probed at the pod IP the pod advertises.
+        Assert.True(ports.ContainsKey(defaults.PortName), $"no container port named '{defaults.PortName}' (Connect:Cluster:Bootstrap:PortName)");
+        Assert.Equal(defaults.ManagementPort, ports[defaults.PortName]);
+        Assert.Equal("$(POD_IP)", env["Connect__Cluster__Bootstrap__ManagementHost"]);
+        var podIp = ((YamlSequenceNode)At(container, "env")).Children.Cast<YamlMappingNode>().Single(e => Text(e, "name") == "POD_IP");
+        Assert.Equal("status.podIP", Text(podIp, "valueFrom", "fieldRef", "fieldPath"));
+        // A partial start (fewer pods than replicas) must not form a cluster of its own.
+        Assert.Equal(Text(statefulSet, "spec", "replicas"), env["Connect__Cluster__Bootstrap__RequiredContactPoints"]);
+        // The label selector (default app.kubernetes.io/name={0} with the service name) selects these very pods.
+        var selector = string.Format(System.Globalization.CultureInfo.InvariantCulture, defaults.PodLabelSelector, defaults.ServiceName).Split('=');
+        Assert.Equal(selector[1], Text(statefulSet, "spec", "template", "metadata", "labels", selector[0]));
+        // The headless Service carries the management port; the NetworkPolicy lets only Connect pods reach it.
+        Assert.Contains(((YamlSequenceNode)At(Kind(docs, "Service", "connect-cluster"), "spec", "ports")).Children, p => Text(p, "targetPort") == "management");
+        var policy = Kind(docs, "NetworkPolicy");
+        var privateRule = ((YamlSequenceNode)At(policy, "spec", "ingress")).Children.Single(r => ((YamlMappingNode)r).Children.ContainsKey(new YamlScalarNode("from")));
+        Assert.Equal(["data", "management", "remoting"], ((YamlSequenceNode)At(privateRule, "ports")).Children.Select(p => Text(p, "port")).Order().ToArray());
+        // RBAC: the pods run as the ServiceAccount the RoleBinding names, and the Role lets it list pods.
+        var account = Text(statefulSet, "spec", "template", "spec", "serviceAccountName");
+        Kind(docs, "ServiceAccount", account);
+        var binding = Kind(docs, "RoleBinding");
+        Assert.Contains(((YamlSequenceNode)At(binding, "subjects")).Children, s => Text(s, "kind") == "ServiceAccount" && Text(s, "name") == account);
+        Assert.Equal(Text(Kind(docs, "Role"), "metadata", "name"), Text(binding, "roleRef", "name"));
     }
 
     [Fact]

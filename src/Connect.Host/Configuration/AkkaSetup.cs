@@ -8,6 +8,7 @@ using Connect.Actors.Protocol;
 using Connect.Actors.Serialization;
 using Connect.Actors.Sessions;
 using Connect.Host.Admin;
+using Connect.Host.Bootstrap;
 using Connect.Host.Draining;
 
 namespace Connect.Host.Configuration;
@@ -123,7 +124,12 @@ public static class AkkaSetup
                     return Akka.Done.Instance;
                 });
             });
-            if (cluster.SeedNodes.Count == 0)
+            if (cluster.Bootstrap.Enabled)
+            {
+                // Bootstrap finds the peers and joins (or, when none knows a cluster, forms) the cluster: no self-join here.
+                builder.WithConnectBootstrap(settings);
+            }
+            else if (cluster.SeedNodes.Count == 0)
             {
                 // No seeds: form a cluster of one (the embedded default and single-node tests).
                 builder.AddStartup((system, _) =>
@@ -133,6 +139,11 @@ public static class AkkaSetup
                 });
             }
         });
+        if (settings.Cluster.Bootstrap.Enabled)
+        {
+            // After AddAkka, so it starts once the actor system runs (and stops before it).
+            services.AddHostedService<Connect.Host.Bootstrap.ManagementEndpoint>();
+        }
         return services;
     }
 }

@@ -155,8 +155,11 @@ public sealed class ClusterSettings
     /// <summary>Akka.Remote port; 0 picks a free port (tests).</summary>
     public int Port { get; set; } = 7090;
 
-    /// <summary>Seed node addresses (akka.tcp://connect@host:port). Empty: this node forms a cluster of its own.</summary>
+    /// <summary>Seed node addresses (akka.tcp://connect@host:port). Empty: this node forms a cluster of its own (or bootstraps, see <see cref="Bootstrap"/>).</summary>
     public List<string> SeedNodes { get; set; } = [];
+
+    /// <summary>Cluster bootstrap through Akka.Management and Akka.Discovery, instead of <see cref="SeedNodes"/>.</summary>
+    public BootstrapSettings Bootstrap { get; set; } = new();
 
     public List<string> Roles { get; set; } = [];
 
