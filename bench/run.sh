@@ -2,6 +2,11 @@
 # Runs the whole Connect benchmark suite on this machine (loopback only) and regenerates docs/BENCHMARKS.md.
 #   bench/run.sh            full run (1 GiB transfers, 3 runs each; ~20 min)
 #   bench/run.sh --quick    smoke run (64 MiB, 1 run; a few minutes), labelled QUICK in the doc
+#   bench/run.sh --scenario bulk-download[,small-connect,...]
+#                           only those scenarios, no microbenchmarks and no perf profile; the report goes to
+#                           bench/results/scenario/ (docs/BENCHMARKS.md is left alone): for measuring one change
+#                           against the squid of the same run. Scenarios: bulk-download bulk-upload bulk-absolute
+#                           small-absolute small-connect open-rate fairness stream-memory scale drain.
 # Extra arguments go to connect-bench (e.g. --only bulk-download,scale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,12 +15,18 @@ repo=$(pwd)
 quick=()
 micro_job=(--job short)
 extra=()
+scenario=""
+next_is_scenario=0
 for arg in "$@"; do
+  if [[ $next_is_scenario == 1 ]]; then scenario=$arg; next_is_scenario=0; continue; fi
   case "$arg" in
     --quick) quick=(--quick); micro_job=(--job dry) ;;
+    --scenario) next_is_scenario=1 ;;
+    --scenario=*) scenario=${arg#--scenario=} ;;
     *) extra+=("$arg") ;;
   esac
 done
+[[ $next_is_scenario == 1 ]] && { echo "--scenario needs a value (e.g. bulk-download)" >&2; exit 2; }
 
 # 5,000 idle links plus proxy connections need file descriptors in the node and in the bench process.
 ulimit -n "$(ulimit -Hn)" || true
@@ -77,6 +88,17 @@ done
 port_free "$squid_port" && { echo "squid did not start; its log:" >&2; cat "$work/cache.log" >&2 || true; exit 1; }
 squid_version=$(squid -v | head -1 | sed 's/Squid Cache: Version //')
 echo "squid $squid_version on 127.0.0.1:$squid_port (pid $squid_pid)"
+
+if [[ -n "$scenario" ]]; then
+  mkdir -p bench/results/scenario
+  echo "scenario run: $scenario (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  dotnet bench/Connect.Bench/bin/Release/net10.0/connect-bench.dll suite \
+    --repo "$repo" --out bench/results/scenario --doc bench/results/scenario/BENCHMARKS.md \
+    --squid-port "$squid_port" --squid-pid "$squid_pid" --squid-version "$squid_version" \
+    --command "bench/run.sh --scenario $scenario${quick:+ --quick}" --only "$scenario" "${quick[@]}" "${extra[@]}"
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
 
 mkdir -p bench/results
 echo "microbenchmarks (BenchmarkDotNet ${micro_job[*]})"

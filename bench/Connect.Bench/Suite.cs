@@ -21,6 +21,7 @@ public sealed class Suite(BenchOptions options, string logDir)
     public async Task<SuiteResults> RunAsync()
     {
         var started = DateTime.UtcNow;
+        var loadAtStart = LoadAverage();
         await using var targets = await Targets.StartAsync();
         Log($"targets: http {targets.HttpPort}, source {targets.SourcePort}, sink {targets.SinkPort}, echo {targets.EchoPort}");
 
@@ -89,7 +90,7 @@ public sealed class Suite(BenchOptions options, string logDir)
             started.ToString("u"),
             options.Quick,
             options.Command,
-            Machine(),
+            Machine(loadAtStart),
             Settings(),
             paths.ToDictionary(p => p.Name, p => p.Label),
             _cases,
@@ -491,7 +492,7 @@ public sealed class Suite(BenchOptions options, string logDir)
         }
     }
 
-    private Dictionary<string, string> Machine()
+    private Dictionary<string, string> Machine(string loadAtStart)
     {
         string Read(string file, string prefix)
         {
@@ -514,9 +515,13 @@ public sealed class Suite(BenchOptions options, string logDir)
             ["kernel"] = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "?",
             [".NET"] = RuntimeInformation.FrameworkDescription,
             ["squid"] = options.SquidVersion,
-            ["load average at start"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?",
+            ["load average at start"] = loadAtStart,
+            // Read when the suite ends (this is built then): other work on the machine during the run shows here.
+            ["load average at end"] = LoadAverage(),
         };
     }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?";
 
     private Dictionary<string, string> Settings() => new()
     {

@@ -125,6 +125,35 @@ internal sealed class MuxSendScheduler
         return true;
     }
 
+    /// <summary>
+    /// Queues a pooled block that a writer filled with one whole DATA frame at its start (header and payload, the
+    /// payload read straight from its source): it becomes the tail block as it is, with no copy, and later frames may
+    /// be appended behind it. The scheduler owns the block from here on and returns it to the pool, also when the
+    /// link is closed (then it returns false).
+    /// </summary>
+    public bool EnqueueDataBlock(uint streamId, byte[] block, int length)
+    {
+        lock (_writeSync)
+        {
+            if (!_outboundClosed)
+            {
+                _ordered.Add(new OutBlock(block, length));
+                _growStream = streamId;
+                _growHeaderAt = 0;
+                _growLength = length - ProtocolLimits.HeaderSize;
+                _pendingOrdered += length;
+                block = null!;
+            }
+        }
+        if (block is not null)
+        {
+            ArrayPool<byte>.Shared.Return(block);
+            return false;
+        }
+        _writeSignal.Set();
+        return true;
+    }
+
     /// <summary>Queues the close (after every frame queued so far); frames queued later are dropped.</summary>
     public void EnqueueClose(int code, string reason)
     {

@@ -550,6 +550,9 @@ public sealed class TunnelMux : IAsyncDisposable
     /// <summary>Queues DATA (the caller has taken the credit, at most MaxDataChunk); false when the link is closed.</summary>
     internal bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload) => _send.EnqueueData(streamId, payload);
 
+    /// <summary>Queues a pooled block that holds one whole DATA frame; the scheduler owns (and returns) it from here on, queued or not.</summary>
+    internal bool EnqueueDataBlock(uint streamId, byte[] block, int length) => _send.EnqueueDataBlock(streamId, block, length);
+
     private void OnSendFailed(Exception e)
     {
         lock (_sync)

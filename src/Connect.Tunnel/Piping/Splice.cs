@@ -46,14 +46,16 @@ public static class Splice
         long total = 0;
         try
         {
-            // An end with its own buffers (a Kestrel pipe) moves bytes without the splice buffer: one copy less per byte.
+            // An end with its own buffers (a Kestrel pipe, a tunnel stream's send blocks) moves bytes without the splice
+            // buffer: one copy less per byte. A source that hands over its own buffers (a Kestrel pipe) goes first: it
+            // passes whole multi-segment reads, which a tunnel stream packs into full frames.
             if (to.CanWriteFrom || from.CanReadInto)
             {
                 while (true)
                 {
-                    var moved = to.CanWriteFrom
-                        ? await to.WriteFromAsync(from, stop.Token).ConfigureAwait(false)
-                        : await from.ReadIntoAsync(to, stop.Token).ConfigureAwait(false);
+                    var moved = from.CanReadInto
+                        ? await from.ReadIntoAsync(to, stop.Token).ConfigureAwait(false)
+                        : await to.WriteFromAsync(from, stop.Token).ConfigureAwait(false);
                     if (moved == 0)
                     {
                         await to.ShutdownWriteAsync().ConfigureAwait(false);

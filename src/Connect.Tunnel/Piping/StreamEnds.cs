@@ -18,6 +18,12 @@ public sealed class MuxStreamEnd(MuxStream stream, ResetCode abortCode = ResetCo
 
     public override ValueTask ShutdownWriteAsync() => Stream.CompleteWritesAsync();
 
+    /// <summary>Any source can be read straight into the stream's outbound send block (one copy less than through a splice buffer).</summary>
+    public override bool CanWriteFrom => true;
+
+    public override ValueTask<int> WriteFromAsync(DuplexEnd source, CancellationToken cancellationToken) =>
+        Stream.WriteFromAsync(source.ReadAsync, cancellationToken);
+
     public override void Abort(string reason) => Stream.Reset(abortCode, reason);
 
     public override ValueTask DisposeAsync() => Stream.DisposeAsync();
