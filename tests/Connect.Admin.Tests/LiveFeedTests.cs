@@ -3,7 +3,7 @@ using System.Text.Json;
 using Connect.Admin.Contracts;
 using Connect.Admin.Tests.Support;
 using Connect.Ctl;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 
 namespace Connect.Admin.Tests;
 

@@ -3,7 +3,7 @@ using System.Net;
 using Akka.Actor;
 using Akka.Cluster;
 using Connect.Cluster.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 

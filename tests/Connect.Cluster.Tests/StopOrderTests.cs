@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Connect.Cluster.Tests;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
 using Connect.Cluster.Tests.Support;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Connect.Tunnel.Frames;
 using Xunit.Abstractions;
 

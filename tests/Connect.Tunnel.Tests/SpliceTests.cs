@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Connect.Tunnel.Piping;
-using Connect.Tunnel.Tests.Support;
+using Connect.Testing.Tunnel;
 
 namespace Connect.Tunnel.Tests;
 

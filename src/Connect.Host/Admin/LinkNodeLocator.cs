@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
-using Connect.Actors.Streams;
-using Connect.Host.NodeChannel;
+using Connect.Routing.Streams;
+using Connect.Routing.NodeChannel;
 using Connect.Host.Tunnels;
 using Connect.Tunnel.Multiplexing;
 

@@ -1,7 +1,7 @@
 using Akka.Actor;
 using Akka.Remote;
 using Akka.Remote.Transport;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Connect.Cluster.Tests.Support;
