@@ -40,7 +40,9 @@ public sealed partial class ManagementEndpoint(IOptions<ConnectSettings> options
         var settings = options.Value;
         var bootstrap = settings.Cluster.Bootstrap;
         var bind = IPAddress.Parse(BootstrapConfiguration.ManagementBindAddress(settings));
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        // Nothing from appsettings.json or ASPNETCORE_* may add endpoints or change this server: it is configured here only.
+        builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
