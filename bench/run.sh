@@ -7,6 +7,7 @@
 #                           bench/results/scenario/ (docs/BENCHMARKS.md is left alone): for measuring one change
 #                           against the squid of the same run. Scenarios: bulk-download bulk-upload bulk-absolute
 #                           small-absolute small-connect open-rate fairness stream-memory scale drain.
+# BENCH_SKIP_BUILD=1 skips the Release build (for repeated scenario runs of one build).
 # Extra arguments go to connect-bench (e.g. --only bulk-download,scale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,7 @@ if ! command -v squid >/dev/null 2>&1; then
 fi
 
 echo "building Release"
-for project in src/Connect.Host src/Connect.Client bench/Connect.Bench bench/Connect.Bench.Micro; do
+[[ -n ${BENCH_SKIP_BUILD:-} ]] && echo "(skipped: BENCH_SKIP_BUILD is set)" || for project in src/Connect.Host src/Connect.Client bench/Connect.Bench bench/Connect.Bench.Micro; do
   dotnet build -c Release "$project" -nologo -v quiet >/dev/null
 done
 
