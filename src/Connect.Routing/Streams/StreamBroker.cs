@@ -154,6 +154,7 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
         var outstanding = new List<Task<object>>();
         var nextResend = TimeSpan.Zero;
         var fallbackPending = cache is not null;
+        var nextFallback = FallbackAfter;
         while (true)
         {
             var elapsed = _time.GetElapsedTime(started);
@@ -163,9 +164,11 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
                 outstanding.Add(region.Ask<object>(request, remaining, cancellationToken));
                 nextResend = elapsed + ResendInterval;
             }
-            if (fallbackPending && elapsed >= FallbackAfter)
+            if (fallbackPending && elapsed >= nextFallback)
             {
-                fallbackPending = false;
+                // Checked again every FallbackRecheck, not once: a link may attach here, and a frozen entity may stay
+                // silent past the cache's expiry, while the request waits.
+                nextFallback = elapsed + FallbackRecheck;
                 var cached = FallbackLink(request);
                 if (cached is not null)
                 {
@@ -177,7 +180,7 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
             {
                 throw new StreamBrokerException(BrokerFailure.Timeout, $"session '{request.SessionId}' did not answer within {askTimeout.TotalSeconds:0} s");
             }
-            var wakeAt = fallbackPending && FallbackAfter < nextResend ? FallbackAfter : nextResend;
+            var wakeAt = fallbackPending && nextFallback < nextResend ? nextFallback : nextResend;
             var wait = remaining > TimeSpan.Zero ? Max(wakeAt - elapsed, TimeSpan.Zero) : Timeout.InfiniteTimeSpan;
             var timer = Task.Delay(wait, _time, cancellationToken);
             var done = await Task.WhenAny(outstanding.Append(timer)).ConfigureAwait(false);
@@ -192,10 +195,22 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
-    /// <summary>The newest cached link that is still healthy as far as this node can tell (a local one must be registered and not going away).</summary>
+    /// <summary>
+    /// The newest cached link that is still healthy as far as this node can tell (a local one must be registered and not
+    /// going away); failing that, the newest link of the session on this node (registered, not going away, not excluded):
+    /// a local link is healthy whether or not a grant named it before the cache entry expired.
+    /// </summary>
     private StreamGranted? FallbackLink(OpenStream request) =>
         cache!.Healthy(request.SessionId, request.ExcludeLinks)
-            .FirstOrDefault(g => g.LinkNode != node || (links.TryGet(g.LinkId, out var link) && !link.Mux.IsGoingAway));
+            .FirstOrDefault(g => g.LinkNode != node || (links.TryGet(g.LinkId, out var link) && !link.Mux.IsGoingAway))
+        ?? links.All
+            .Where(l => l.SessionId == request.SessionId && !l.Mux.IsGoingAway && !l.Mux.IsClosed && !request.ExcludeLinks.Contains(l.LinkId))
+            .OrderByDescending(l => l.Since)
+            .Select(l => new StreamGranted(l.SessionId, l.LinkId, l.Actor, node, ""))
+            .FirstOrDefault();
+
+    /// <summary>How often a request waiting for a silent entity looks again for a fallback link.</summary>
+    private static readonly TimeSpan FallbackRecheck = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
     /// A stream on a link of the session on this node, known from an earlier grant: no ask, no remoting. Returns the
