@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Connect.EndToEnd.Tests.Support;
+using Connect.Testing;
 using Xunit.Abstractions;
 
 namespace Connect.Cluster.Tests;
