@@ -125,7 +125,9 @@ public sealed class TokenStore : IProxyAuthenticator
             throw new InvalidOperationException(
                 $"Connect:Auth:Tokens '{name}' has no Scopes: list \"agent\" (may attach tunnel links), \"proxy\" (may send proxy requests), or both");
         }
-        var scopes = config.Scopes.Select(s => Enum.TryParse<TokenScope>(s, ignoreCase: true, out var scope)
+        // Only the names: Enum.TryParse would also take "0" or "7" (an undefined scope, a token good for nothing) and
+        // "agent,proxy" (the flags OR, which is proxy alone), each silently unlike what the operator wrote.
+        var scopes = config.Scopes.Select(s => Enum.TryParse<TokenScope>(s, ignoreCase: true, out var scope) && Enum.IsDefined(scope) && s.Trim().All(char.IsAsciiLetter)
             ? scope
             : throw new InvalidOperationException($"Connect:Auth:Tokens '{name}': unknown scope '{s}' (agent, proxy)")).Distinct().ToList();
         var patterns = config.Sessions.Select(p => p.Trim()).ToList();
