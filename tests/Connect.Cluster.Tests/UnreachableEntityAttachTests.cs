@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using Akka.Actor;
+using Connect.Actors.Sessions;
+using Microsoft.Extensions.DependencyInjection;
 using System.Net.WebSockets;
 using Connect.Cluster.Tests.Support;
 using Connect.Testing;
@@ -79,6 +82,15 @@ public sealed class UnreachableEntityAttachTests(ITestOutputHelper output)
 
     private static async Task<string> SessionWithEntityOnAsync(TestNode asker, TestNode wanted, string prefix)
     {
+        // Both regions must be registered with the coordinator before the first name is asked: a region that registers
+        // late finds every shard already allocated to the other one (the first few hundred names cover all of them),
+        // and no name would ever land on it.
+        var region = Akka.Cluster.Sharding.ClusterSharding.Get(asker.Services.GetRequiredService<ActorSystem>()).ShardRegion(SessionRegion.TypeName);
+        await Eventually.AssertAsync(async () =>
+        {
+            var stats = await region.Ask<Akka.Cluster.Sharding.ClusterShardingStats>(new Akka.Cluster.Sharding.GetClusterShardingStats(TimeSpan.FromSeconds(3)), TimeSpan.FromSeconds(5));
+            Assert.Contains(wanted.Address, stats.Regions.Keys.Select(a => a.ToString()));
+        }, Bound);
         var started = Stopwatch.StartNew();
         for (var i = 0; i < 5000 && started.Elapsed < TimeSpan.FromSeconds(30); i++)
         {
