@@ -170,7 +170,10 @@ public sealed class ClusterBootstrapTests(ITestOutputHelper output)
                 () => survivors.All(n => ClusterOf(n).State.Members.Count == 2 && ClusterOf(n).State.Members.All(m => m.Status == MemberStatus.Up)),
                 "the two other nodes alone, Up, after the graceful stop", FormBound);
 
-            // Back with the same settings (same contact points, same management port), as a restarted pod or VM.
+            // Back with the same settings (same contact points, same management port), as a restarted pod or VM. A new
+            // process would find the port free; in this process the stopped node's management listener may still be
+            // closing (seen once in CI: "address already in use"), so wait until the port can be bound.
+            await Eventually.UntilAsync(() => PortIsFree(ports[lowest]), $"management port {ports[lowest]} released by the stopped node", FormBound);
             var restarted = await TestNode.StartAsync(settings: ConfigDiscovery(ports, lowest), waitUp: false);
             nodes[lowest] = restarted;
             var seenWhenUp = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -194,6 +197,24 @@ public sealed class ClusterBootstrapTests(ITestOutputHelper output)
                 {
                 }
             }));
+        }
+    }
+
+    private static bool PortIsFree(int port)
+    {
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+        try
+        {
+            probe.Start();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+        finally
+        {
+            probe.Stop();
         }
     }
 }
