@@ -87,7 +87,10 @@ public sealed partial class NodeLifecycle(
     /// <summary>
     /// Tunnel URLs suggested to agents in GOAWAY: the other members that are Up, reachable and not known to be draining
     /// (a blue/green switch drains every old node at once; suggesting another old node sends the agent to a node that
-    /// refuses it). Called synchronously by link actors, so it reads what the last refresh learnt.
+    /// refuses it). Those that said they are not draining come first, and among them the newest member first: in a
+    /// rolling restart the newest node is the replacement that just joined and the oldest is the next to drain, so an
+    /// agent sent to the oldest would move again one step later (three moves per agent in a three-node roll instead of
+    /// one). Called synchronously by link actors, so it reads what the last refresh learnt.
     /// </summary>
     public IReadOnlyList<string> SuggestedServers()
     {
@@ -103,6 +106,7 @@ public sealed partial class NodeLifecycle(
         return cluster.State.Members
             .Where(m => m.Status == MemberStatus.Up && !m.Address.Equals(cluster.SelfAddress) && !draining.Contains(m.Address) && !unreachable.Contains(m))
             .OrderBy(m => ready.Contains(m.Address) ? 0 : 1)
+            .ThenByDescending(m => m, Member.AgeOrdering)
             .SelectMany(m => m.Roles)
             .Where(r => r.StartsWith(TunnelUrlRolePrefix, StringComparison.Ordinal))
             .Select(FromTunnelUrlRole)
