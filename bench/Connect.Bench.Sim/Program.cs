@@ -10,7 +10,7 @@ using Connect.Bench.Sim;
 // connect-sim load --proxies 127.0.0.1:7001[,...] --token T --sessions PREFIX:N[,PREFIX:N...] [--rate 100]
 //             [--duration-s 60] [--mode both|get|connect] [--timeout-s 30] [--max-in-flight 512] [--report-s 1]
 // Sends proxy requests to the simulated agents' sessions at a fixed rate and prints sent/ok/failed every report
-// interval, then a "load:" total and one "failure:" line per reason.
+// interval, then a "load:" total, one "failure:" line per reason and one "failed-request:" line per failure.
 var load = args.Length > 0 && args[0] == "load";
 var rest = load ? args[1..] : args;
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -140,6 +140,11 @@ async Task<int> RunLoadAsync()
     foreach (var (reason, count) in runner.Failures)
     {
         Console.WriteLine($"failure: {count} x {reason}");
+    }
+    // One line per failed request with its start (Unix ms), so a script can count those that started after a kill.
+    foreach (var failure in runner.FailedRequests)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"failed-request: started={failure.Started.ToUnixTimeMilliseconds()} {(failure.Connect ? "CONNECT" : "GET")}: {failure.Reason}"));
     }
     return 0;
 }

@@ -19,7 +19,10 @@ public sealed class ProxyLoad
     private const string TargetHost = "app.internal";
 
     private readonly ProxyLoadOptions _options;
+    private const int MaxFailuresKept = 10_000;
+
     private readonly ConcurrentDictionary<string, long> _failures = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<ProxyLoadFailure> _failedRequests = new();
     private long _sent;
     private long _ok;
     private long _failed;
@@ -60,6 +63,9 @@ public sealed class ProxyLoad
     /// <summary>Failure reasons and how often each was seen.</summary>
     public IReadOnlyDictionary<string, long> Failures => new SortedDictionary<string, long>(_failures, StringComparer.Ordinal);
 
+    /// <summary>Each failed request (the first 10,000) with its start time: which failed requests started after an event.</summary>
+    public IReadOnlyList<ProxyLoadFailure> FailedRequests => [.. _failedRequests];
+
     public string Summary() =>
         $"sent={Sent} ok={Ok} failed={Failed} skipped={Skipped} inflight={InFlight} slowest-ok={SlowestOkMilliseconds}ms";
 
@@ -69,6 +75,7 @@ public sealed class ProxyLoad
         var clock = Stopwatch.StartNew();
         var pending = new List<Task>();
         var interval = TimeSpan.FromSeconds(1 / _options.Rate);
+        var pick = new Random(16);
         for (long i = 0; clock.Elapsed < _options.Duration && !cancellationToken.IsCancellationRequested; i++)
         {
             var due = interval * i;
@@ -88,9 +95,11 @@ public sealed class ProxyLoad
                 Interlocked.Increment(ref _skipped);
                 continue;
             }
-            var proxy = _options.Proxies[(int)(i % _options.Proxies.Count)];
+            // Sessions in turn; the proxy and (in "both") the kind drawn at random, so that neither follows the
+            // session's parity (with two proxies and an even session count, i mod 2 would tie each session to one).
+            var proxy = _options.Proxies[pick.Next(_options.Proxies.Count)];
             var session = _options.Sessions[(int)(i % _options.Sessions.Count)];
-            var connect = _options.Mode == "connect" || (_options.Mode == "both" && i % 2 == 1);
+            var connect = _options.Mode == "connect" || (_options.Mode == "both" && pick.Next(2) == 1);
             Interlocked.Increment(ref _inFlight);
             Interlocked.Increment(ref _sent);
             pending.Add(Task.Run(() => OneAsync(proxy, session, connect, i)));
@@ -103,6 +112,7 @@ public sealed class ProxyLoad
     private async Task OneAsync(string proxy, string session, bool connect, long number)
     {
         var started = Stopwatch.StartNew();
+        var startedAt = DateTimeOffset.UtcNow;
         using var timeout = new CancellationTokenSource(_options.RequestTimeout);
         try
         {
@@ -117,24 +127,24 @@ public sealed class ProxyLoad
                 }
                 return;
             }
-            Fail(connect, failure);
+            Fail(startedAt, connect, failure);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            Fail(connect, $"no complete answer within {_options.RequestTimeout.TotalSeconds:0} s");
+            Fail(startedAt, connect, $"no complete answer within {_options.RequestTimeout.TotalSeconds:0} s");
         }
         catch (SocketException e)
         {
-            Fail(connect, $"socket: {e.SocketErrorCode}");
+            Fail(startedAt, connect, $"socket: {e.SocketErrorCode}");
         }
         catch (IOException e)
         {
-            Fail(connect, $"io: {(e.InnerException as SocketException)?.SocketErrorCode.ToString() ?? e.Message}");
+            Fail(startedAt, connect, $"io: {(e.InnerException as SocketException)?.SocketErrorCode.ToString() ?? e.Message}");
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Counted, never thrown: one odd failure must not end the run or hide the others.
-            Fail(connect, $"{e.GetType().Name}: {e.Message}");
+            Fail(startedAt, connect, $"{e.GetType().Name}: {e.Message}");
         }
         finally
         {
@@ -142,9 +152,12 @@ public sealed class ProxyLoad
         }
     }
 
-    private void Fail(bool connect, string reason)
+    private void Fail(DateTimeOffset startedAt, bool connect, string reason)
     {
-        Interlocked.Increment(ref _failed);
+        if (Interlocked.Increment(ref _failed) <= MaxFailuresKept)
+        {
+            _failedRequests.Enqueue(new ProxyLoadFailure(startedAt, connect, reason));
+        }
         _failures.AddOrUpdate($"{(connect ? "CONNECT" : "GET")}: {reason}", 1, (_, n) => n + 1);
     }
 

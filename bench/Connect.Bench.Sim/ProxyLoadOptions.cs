@@ -3,7 +3,7 @@ namespace Connect.Bench.Sim;
 /// <summary>How a proxy load run sends requests: where to, for which sessions, how fast, for how long.</summary>
 public sealed record ProxyLoadOptions
 {
-    /// <summary>Proxy endpoints (host:port) of the nodes to send through; request i goes to proxy i mod n.</summary>
+    /// <summary>Proxy endpoints (host:port) of the nodes to send through; each request picks one at random (seeded).</summary>
     public required IReadOnlyList<string> Proxies { get; init; }
 
     /// <summary>The sessions to ask for (names as the simulator makes them); request i names session i mod n.</summary>
@@ -22,6 +22,6 @@ public sealed record ProxyLoadOptions
 
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary><c>get</c> (absolute-form GET), <c>connect</c> (CONNECT, then a GET inside the tunnel) or <c>both</c> (alternating).</summary>
+    /// <summary><c>get</c> (absolute-form GET), <c>connect</c> (CONNECT, then a GET inside the tunnel) or <c>both</c> (each request one of the two at random).</summary>
     public string Mode { get; init; } = "both";
 }
