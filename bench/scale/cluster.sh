@@ -83,15 +83,25 @@ start_node() {
   node_pid[$n]=$!
   pids+=("${node_pid[$n]}")
 }
+# Node ports 37000+ lie inside Linux's default ephemeral range (32768-60999): another process's outgoing connection
+# may hold one for a moment, so a node that finds its port taken is started again (bounded). For the big run, reserve
+# them: sysctl -w net.ipv4.ip_local_reserved_ports=37000-39004 (or pick a PORT_BASE below 32768).
 start_cluster() {
-  start_node 1; start_node 2 1; start_node 3 1
-  local n
+  local n try
   for n in 1 2 3; do
-    for _ in $(seq 1 240); do
-      kill -0 "${node_pid[$n]}" 2>/dev/null || { echo "node $n exited during start-up; see $out/$phase-node$n.log" >&2; exit 1; }
-      curl -fs "http://$(admin_of "$n")/readyz" >/dev/null 2>&1 && break
-      sleep 0.5
+    for try in $(seq 1 10); do
+      if [ "$n" = 1 ]; then start_node 1; else start_node "$n" 1; fi
+      for _ in $(seq 1 240); do
+        kill -0 "${node_pid[$n]}" 2>/dev/null || break
+        curl -fs "http://$(admin_of "$n")/readyz" >/dev/null 2>&1 && break
+        sleep 0.5
+      done
+      kill -0 "${node_pid[$n]}" 2>/dev/null && break
+      grep -q "already in use" "$out/$phase-node$n.log" || { echo "node $n exited during start-up; see $out/$phase-node$n.log" >&2; exit 1; }
+      echo "node $n: a port was in use (try $try of 10); starting it again in 3 s" >&2
+      sleep 3
     done
+    kill -0 "${node_pid[$n]}" 2>/dev/null || { echo "node $n could not bind its ports; see $out/$phase-node$n.log" >&2; exit 1; }
   done
   for _ in $(seq 1 120); do
     [ "$(api 1 /v1/nodes | jq '[.nodes[] | select(.status == "Up")] | length' 2>/dev/null || echo 0)" = 3 ] && break
