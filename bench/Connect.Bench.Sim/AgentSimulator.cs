@@ -60,7 +60,7 @@ public sealed class AgentSimulator : IAsyncDisposable
             for (var k = 0; k < _options.LinksPerSession; k++)
             {
                 var session = SessionName(_options.SessionPrefix, s);
-                var first = (s + k) % _options.Servers.Count;
+                var first = (_options.StartServer ?? s + k) % _options.Servers.Count;
                 _loops.Add(Task.Run(() => LinkLoopAsync(session, first, _stop.Token)));
             }
         }

@@ -10,6 +10,9 @@ namespace Connect.Bench.Sim;
 /// </summary>
 public static class SimulatedTarget
 {
+    /// <summary>How long a served HTTP stream waits for the proxy side to end before it is reset (bounded: a bench tool never hangs).</summary>
+    private static readonly TimeSpan PeerEndTimeout = TimeSpan.FromSeconds(30);
+
     public static async Task ServeAsync(MuxStream stream, string session)
     {
         var buffer = new byte[16 * 1024];
@@ -29,6 +32,10 @@ public static class SimulatedTarget
                 await stream.WriteAsync(head).ConfigureAwait(false);
                 await stream.WriteAsync(body).ConfigureAwait(false);
                 await stream.CompleteWritesAsync().ConfigureAwait(false);
+                // Like a real server behind the agent: it closes (FIN) and the stream ends when the proxy side ends
+                // too. Disposing at once, before the peer's FIN, resets the stream ("closed before both sides
+                // finished"), and that RST can overtake the answer at the proxy: a 502 no real target causes.
+                await DrainUntilPeerEndsAsync(stream, buffer).ConfigureAwait(false);
                 return;
             }
             await stream.WriteAsync(buffer.AsMemory(0, first)).ConfigureAwait(false);
@@ -46,6 +53,14 @@ public static class SimulatedTarget
         finally
         {
             await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task DrainUntilPeerEndsAsync(MuxStream stream, byte[] buffer)
+    {
+        using var bound = new CancellationTokenSource(PeerEndTimeout);
+        while (await stream.ReadAsync(buffer, bound.Token).ConfigureAwait(false) > 0)
+        {
         }
     }
 

@@ -12,6 +12,13 @@ public sealed record SimulatorOptions
 
     public int LinksPerSession { get; init; } = 1;
 
+    /// <summary>
+    /// When set, every link's first dial goes to this server (index into <see cref="Servers"/>) instead of spreading
+    /// link k of session s over server (s + k) mod n: puts all links on one node (the drain-at-scale run). Redials
+    /// after a drop or GOAWAY move on to the next server as usual.
+    /// </summary>
+    public int? StartServer { get; init; }
+
     /// <summary>Session names are PREFIX-00000, PREFIX-00001, ...</summary>
     public string SessionPrefix { get; init; } = "sim";
 
