@@ -24,6 +24,12 @@ public sealed record MuxOptions
     /// <summary>How often a PING is sent; zero turns keep-alive off.</summary>
     public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// A node-wide sweep that drives this link's keep-alive instead of a timer of its own (a node with thousands of
+    /// links); null gives each multiplexer its own timer (the agent, node channels). Same PINGs, same timeout.
+    /// </summary>
+    public MuxKeepAliveSweep? KeepAliveSweep { get; init; }
+
     /// <summary>Close the link when nothing has arrived from the peer for this long.</summary>
     public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(45);
 

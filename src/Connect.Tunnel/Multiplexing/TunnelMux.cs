@@ -126,6 +126,7 @@ public sealed class TunnelMux : IAsyncDisposable
             _transport.Abort();
         }
         await _stop.CancelAsync().ConfigureAwait(false);
+        _keepAlive.Leave();
         await keepAlive.ConfigureAwait(false);
         _transport.Abort();
         FailAllStreams(info);
