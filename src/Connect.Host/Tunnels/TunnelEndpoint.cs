@@ -142,6 +142,7 @@ public static partial class TunnelEndpoint
             KeepAliveInterval = tunnel.KeepAliveInterval,
             KeepAliveTimeout = tunnel.KeepAliveTimeout,
             KeepAliveSweep = keepAlive,
+            SkipPingWhilePeerPings = true, // the agent pings every link; our PONGs are its sign of life (PROTOCOL.md section 5)
         });
         var linkId = $"{session}.{Guid.NewGuid().ToString("N")[..10]}";
         var link = new TunnelLink(linkId, session, mux, remote, DateTimeOffset.UtcNow);

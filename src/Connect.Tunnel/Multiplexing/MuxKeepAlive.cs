@@ -10,12 +10,29 @@ namespace Connect.Tunnel.Multiplexing;
 internal sealed class MuxKeepAlive(MuxOptions options, Action<ulong> sendPing, Action<TimeSpan> onSilence)
 {
     private long _lastReceivedTicks = options.TimeProvider.GetTimestamp();
+    private long _lastPeerPingTicks;
+    private long _pingsSent;
+    private long _pingsSkipped;
     private long _nextBeat;
     private ulong _sequence;
     private int _ended;
 
     /// <summary>Notes that bytes arrived from the peer (called by the read loop on every receive).</summary>
     public void Touch() => Volatile.Write(ref _lastReceivedTicks, options.TimeProvider.GetTimestamp());
+
+    /// <summary>Notes that the peer sent a PING (called by the read loop), for <see cref="MuxOptions.SkipPingWhilePeerPings"/>.</summary>
+    public void PeerPinged()
+    {
+        if (options.SkipPingWhilePeerPings)
+        {
+            Volatile.Write(ref _lastPeerPingTicks, options.TimeProvider.GetTimestamp());
+        }
+    }
+
+    /// <summary>PINGs this side sent and skipped (the peer was pinging); for tests and the scale notes.</summary>
+    public long PingsSent => Interlocked.Read(ref _pingsSent);
+
+    public long PingsSkipped => Interlocked.Read(ref _pingsSkipped);
 
     /// <summary>
     /// Pings until <paramref name="stop"/> is cancelled or the peer has been silent too long (then calls onSilence once).
@@ -86,6 +103,14 @@ internal sealed class MuxKeepAlive(MuxOptions options, Action<ulong> sendPing, A
             onSilence(silence);
             return false;
         }
+        var peerPinging = Volatile.Read(ref _lastPeerPingTicks) != 0
+            && options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastPeerPingTicks)) <= 2 * options.KeepAliveInterval;
+        if (options.SkipPingWhilePeerPings && peerPinging)
+        {
+            Interlocked.Increment(ref _pingsSkipped);
+            return true;
+        }
+        Interlocked.Increment(ref _pingsSent);
         sendPing(++_sequence);
         return true;
     }
