@@ -17,6 +17,7 @@ using Connect.Routing.Links;
 using Connect.Routing.NodeChannel;
 using Connect.Routing.Security;
 using Connect.Routing.Streams;
+using Connect.Tunnel.Multiplexing;
 using Microsoft.Extensions.Options;
 
 namespace Connect.Host;
@@ -77,6 +78,9 @@ public static class ConnectNode
         services.AddHostedService<StartupWarnings>();
         services.AddSingleton<Connect.Proxy.Auth.IProxyAuthenticator>(sp => sp.GetRequiredService<TokenStore>());
         services.AddSingleton<LinkRegistry>();
+        // One keep-alive timer for every agent link on the node (docs/SCALING.md: a timer per link cost a thread-pool
+        // wake-up per PING); disposed with the host.
+        services.AddSingleton(sp => new MuxKeepAliveSweep(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<NodeIdentity>();
         services.AddSingleton<NodeLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<NodeLifecycle>());

@@ -103,4 +103,55 @@ public class KeepAliveTests
         await stream.CompleteWritesAsync();
         Assert.Equal(5, stream.ReadByte());
     }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_side_that_skips_its_pings_while_the_peer_pings_keeps_the_link_open_with_half_the_frames(TransportKind kind)
+    {
+        var clock = new FakeTimeProvider();
+        await using var link = await MuxPair.StartAsync(kind,
+            agent: o => o with { KeepAliveInterval = Interval, KeepAliveTimeout = Timeout, TimeProvider = clock },
+            server: o => o with { KeepAliveInterval = Interval, KeepAliveTimeout = Timeout, TimeProvider = clock, SkipPingWhilePeerPings = true });
+        var frame = ProtocolLimits.HeaderSize + ProtocolLimits.PingPayloadSize;
+
+        for (var tick = 1; tick <= 12; tick++) // three minutes of fake time, four times the timeout
+        {
+            var agentIn = link.Agent.BytesIn;
+            var serverIn = link.Server.BytesIn;
+            clock.Advance(Interval);
+            // The agent's PING reaches the server and the server's PONG the agent: each side hears from the other.
+            await Timeouts.UntilAsync(() => link.Agent.BytesIn >= agentIn + frame && link.Server.BytesIn >= serverIn + frame, $"keep-alive round {tick}");
+            await Timeouts.UntilAsync(() => link.Server.Pings.Sent + link.Server.Pings.Skipped == tick, $"the server's beat {tick}");
+        }
+
+        Assert.False(link.Agent.IsClosed);
+        Assert.False(link.Server.IsClosed);
+        // Only the first beat can find no PING from the agent yet (both beat at the same fake instant).
+        Assert.InRange(link.Server.Pings.Sent, 0, 1);
+        Assert.Equal(12, link.Agent.Pings.Sent);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_side_that_skips_its_pings_while_the_peer_pings_still_pings_and_closes_a_peer_that_never_pings(TransportKind kind)
+    {
+        var clock = new FakeTimeProvider();
+        var options = MuxPair.ServerOptions with { KeepAliveInterval = Interval, KeepAliveTimeout = Timeout, TimeProvider = clock, SkipPingWhilePeerPings = true };
+        await using var link = await RawLink.StartAsync(kind, options);
+
+        clock.Advance(Interval);
+        await link.Raw.ExpectFrameAsync(FrameType.Ping);
+
+        await Timeouts.UntilAsync(() =>
+        {
+            if (link.Run.IsCompleted)
+            {
+                return true;
+            }
+            clock.Advance(Interval);
+            return false;
+        }, "the keep-alive timeout to close the link");
+        await link.ExpectClosedAsync(CloseCodes.KeepAliveTimeout);
+        Assert.Equal(0, link.Mux.Pings.Skipped);
+    }
 }

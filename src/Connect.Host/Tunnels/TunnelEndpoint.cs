@@ -55,6 +55,7 @@ public static partial class TunnelEndpoint
         IOptions<ConnectSettings> settings,
         NodeLifecycle lifecycle,
         LimitMetrics limits,
+        MuxKeepAliveSweep keepAlive,
         ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger("Connect.Host.Tunnels.TunnelEndpoint");
@@ -140,6 +141,8 @@ public static partial class TunnelEndpoint
             MaxMessageSize = tunnel.MaxMessageSize,
             KeepAliveInterval = tunnel.KeepAliveInterval,
             KeepAliveTimeout = tunnel.KeepAliveTimeout,
+            KeepAliveSweep = keepAlive,
+            SkipPingWhilePeerPings = true, // the agent pings every link; our PONGs are its sign of life (PROTOCOL.md section 5)
         });
         var linkId = $"{session}.{Guid.NewGuid().ToString("N")[..10]}";
         var link = new TunnelLink(linkId, session, mux, remote, DateTimeOffset.UtcNow);

@@ -24,6 +24,19 @@ public sealed record MuxOptions
     /// <summary>How often a PING is sent; zero turns keep-alive off.</summary>
     public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// A node-wide sweep that drives this link's keep-alive instead of a timer of its own (a node with thousands of
+    /// links); null gives each multiplexer its own timer (the agent, node channels). Same PINGs, same timeout.
+    /// </summary>
+    public MuxKeepAliveSweep? KeepAliveSweep { get; init; }
+
+    /// <summary>
+    /// At its interval, send no PING when a PING from the peer arrived within the last two intervals: our PONGs keep
+    /// the peer's timeout satisfied and its PINGs keep ours, at half the keep-alive frames (docs/PROTOCOL.md section
+    /// 5). Only one side of a link may set it (the node on agent links), else neither side would ping.
+    /// </summary>
+    public bool SkipPingWhilePeerPings { get; init; }
+
     /// <summary>Close the link when nothing has arrived from the peer for this long.</summary>
     public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(45);
 

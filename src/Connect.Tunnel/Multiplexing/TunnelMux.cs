@@ -73,6 +73,9 @@ public sealed class TunnelMux : IAsyncDisposable
 
     public long BytesOut => _send.BytesOut;
 
+    /// <summary>PINGs this side has sent, and those it skipped because the peer was pinging (<see cref="MuxOptions.SkipPingWhilePeerPings"/>).</summary>
+    public (long Sent, long Skipped) Pings => (_keepAlive.PingsSent, _keepAlive.PingsSkipped);
+
     /// <summary>True after GOAWAY went either way: no new streams start on this link.</summary>
     public bool IsGoingAway { get { lock (_sync) { return _goAwaySent || _goAwayReceived || _closeInfo is not null; } } }
 
@@ -126,6 +129,7 @@ public sealed class TunnelMux : IAsyncDisposable
             _transport.Abort();
         }
         await _stop.CancelAsync().ConfigureAwait(false);
+        _keepAlive.Leave();
         await keepAlive.ConfigureAwait(false);
         _transport.Abort();
         FailAllStreams(info);
@@ -367,6 +371,7 @@ public sealed class TunnelMux : IAsyncDisposable
                     return new FrameViolation(CloseCodes.PolicyViolation, "peer sends faster than it reads (control queue full)");
                 }
                 SendPing(FrameType.Pong, FrameCodec.ReadPing(frame.Payload.Span));
+                _keepAlive.PeerPinged();
                 return null;
             case FrameType.Pong:
                 return null;

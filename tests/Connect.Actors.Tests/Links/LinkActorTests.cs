@@ -127,6 +127,25 @@ public sealed class LinkActorTests(ITestOutputHelper output) : ActorTestBase(out
     }
 
     [Fact]
+    public async Task A_link_back_from_its_idle_beat_reports_the_bytes_of_an_open_stream_every_beat()
+    {
+        var actor = StartLink();
+        await ExpectAttachAsync();
+        var entity = CreateTestProbe("entity");
+        entity.Send(actor, new LinkAttached(Session, LinkId));
+        // The first beat (5-10 s after start) reports; with no stream open the next beat is the idle one, ~60 s on.
+        await entity.FishForMessageAsync<ReportLinkLoad>(r => r.Load.ActiveStreams == 0, TimeSpan.FromSeconds(15));
+
+        await using var stream = await _pair.Server.OpenStreamAsync("echo:1").WaitAsync(Bound);
+        var opened = await entity.FishForMessageAsync<ReportLinkLoad>(r => r.Load.ActiveStreams == 1, Bound);
+        await stream.WriteAsync("progress"u8.ToArray());
+
+        // Bytes alone change no stream count: only a beat reports them, and with a stream open that is the 5 s beat.
+        var progress = await entity.FishForMessageAsync<ReportLinkLoad>(r => r.Load.BytesOut > opened.Load.BytesOut, TimeSpan.FromSeconds(15));
+        Assert.Equal(1, progress.Load.ActiveStreams);
+    }
+
+    [Fact]
     public async Task GoAwayLink_sends_GOAWAY_and_the_link_closes_after_its_last_stream()
     {
         var goAway = new TaskCompletionSource<GoAwayInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
