@@ -67,18 +67,12 @@ public sealed class FreezeTests(ITestOutputHelper output)
         public void Signal(string signal) => Process.Start("kill", ["-" + signal, Process.Id.ToString()])!.WaitForExit(5000);
     }
 
-    // Reproduces issue 13's finding 1: every run here leaves 1 or 2 requests of 14,000-20,000 unanswered for 20 s, always a
-    // session with a link on the frozen node, always absolute-form and with no stream opened (access log: link=-).
-    // Session 11 narrowed it down (eight runs, six with temporary logging or fixes):
-    // - the request waits in its session's SocketsHttpHandler pool; the connection attempts made for it are torn down
-    //   after 5.0 s (TaskCanceledException: the handler cancels an attempt whose originating request went elsewhere)
-    //   and each new attempt meets the same wait;
-    // - it is not only the open over the node channel to the frozen peer: with 1 s node-channel PINGs and opens to a
-    //   peer silent for 3 s refused at once (GoingAway, so the broker asks for another link) the hang stayed, and the
-    //   entry node logged no such open during it; the entity (on a live node) did not answer that node within 20 s and
-    //   the node had no cached grant to fall back to.
-    // Next step: log the broker's ask (entity reply or timeout, shard region state) for the hung request's session.
-    [Fact(Skip = "known failure, issue 13 finding 1: an open on a frozen node's link waits up to 45 s; see the comment")]
+    // Reproduces issue 13's finding 1. Until the node channel's keep-alive was shortened, every run left 1 or 2 requests of
+    // 14,000-20,000 unanswered for 20 s: each had been written on a reused pooled upstream connection (a tunnel stream over
+    // the node channel to the frozen node), which heard nothing until the channel's 30 s keep-alive gave up. Now the channel
+    // closes after 5 s of silence, its streams are reset and the requests retried on another link
+    // (NodeChannelSilentPeerTests shows the mechanism in-process; docs/OPERATIONS.md "Faults: what a client sees").
+    [Fact]
     public async Task A_node_frozen_for_30_s_with_production_timers_hangs_no_request_and_exits_when_thawed()
     {
         var logs = Directory.CreateTempSubdirectory("connect-freeze-");

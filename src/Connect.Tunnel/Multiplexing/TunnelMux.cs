@@ -81,6 +81,9 @@ public sealed class TunnelMux : IAsyncDisposable
 
     public bool IsClosed { get { lock (_sync) { return _closeInfo is not null; } } }
 
+    /// <summary>Why the link closed (null while it is open); set before its streams are failed, so their owners can read it.</summary>
+    public LinkCloseInfo? CloseInfo { get { lock (_sync) { return _closeInfo; } } }
+
     /// <summary>A snapshot of the open streams.</summary>
     public IReadOnlyList<MuxStream> Streams { get { lock (_sync) { return _streams.Values.ToArray(); } } }
 
