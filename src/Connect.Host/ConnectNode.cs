@@ -94,7 +94,10 @@ public static class ConnectNode
             settings.Sessions.HoldTimeout + TimeSpan.FromSeconds(10),
             sp.GetRequiredService<ILogger<StreamBroker>>(),
             sp.GetRequiredService<GrantCache>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IPeerLinkFinder>()));
+        // The broker's last resort while a session's entity is silent: the other nodes' registries name its live links.
+        services.AddSingleton<IPeerLinkFinder>(sp => new PeerLinkFinder(sp.GetRequiredService<ActorSystem>(), sp.GetRequiredService<ILogger<PeerLinkFinder>>()));
         // A service of its own so that the access log can name the node of a granted link (Admin/LinkNodeLocator).
         services.AddSingleton(sp => new GrantCache(sp.GetRequiredService<TimeProvider>(), GrantCacheExpiry));
         services.AddSingleton<ITunnelConnector, TunnelConnector>();

@@ -89,3 +89,13 @@ public sealed record RequestRecord(
 
 /// <summary>The reply to <see cref="GetNodeRequests"/>: oldest first.</summary>
 public sealed record NodeRequests(string Address, ImmutableList<RequestRecord> Requests) : IConnectMessage;
+
+/// <summary>
+/// Query from a stream broker whose session entity does not answer (its node crashed or froze, not yet downed): which
+/// links of the session this node holds that can take a stream now (registered, not going away, not closed, not in
+/// <paramref name="Exclude"/>).
+/// </summary>
+public sealed record FindSessionLinks(string SessionId, ImmutableHashSet<string> Exclude) : IConnectMessage;
+
+/// <summary>The reply to <see cref="FindSessionLinks"/>: each usable link as the grant that would name it, newest first.</summary>
+public sealed record SessionLinksFound(string Address, string SessionId, ImmutableList<StreamGranted> Links) : IConnectMessage;

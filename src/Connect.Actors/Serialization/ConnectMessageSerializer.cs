@@ -61,6 +61,8 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
         ["link-refused"] = typeof(LinkRefused),
         ["get-node-requests"] = typeof(GetNodeRequests),
         ["node-requests"] = typeof(NodeRequests),
+        ["find-session-links"] = typeof(FindSessionLinks),
+        ["session-links-found"] = typeof(SessionLinksFound),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, string> Manifests = Types.ToFrozenDictionary(p => p.Value, p => p.Key);

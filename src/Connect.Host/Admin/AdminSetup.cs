@@ -45,7 +45,8 @@ public static class AdminSetup
                 provider.GetRequiredService<NodeLifecycle>(),
                 provider.GetRequiredService<Connect.Proxy.ProxyDrain>(),
                 registry.Get<SessionRegion>(),
-                provider.GetRequiredService<Connect.Proxy.AccessLog>()),
+                provider.GetRequiredService<Connect.Proxy.AccessLog>(),
+                provider.GetRequiredService<Connect.Host.Tunnels.NodeIdentity>()),
             NodeInfoActor.Name));
 
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder routes)

@@ -15,7 +15,8 @@ namespace Connect.Host.Admin;
 /// member's actor and merges; this actor only reads thread-safe snapshots and never waits on anything.
 /// Replies are counts (<see cref="GetNodeSummary"/>), pages (<see cref="GetNodeSessions"/>) or one session
 /// (<see cref="GetNodeSession"/>), so none grows with the number of links (see docs/SCALING.md). It also hands out
-/// this node's access-log entries of a session (<see cref="GetNodeRequests"/>), the entry node's side of a request.
+/// this node's access-log entries of a session (<see cref="GetNodeRequests"/>), the entry node's side of a request,
+/// and the usable links of a session here (<see cref="FindSessionLinks"/>), for a broker whose session entity is silent.
 /// </summary>
 public sealed class NodeInfoActor : ReceiveActor
 {
@@ -27,8 +28,19 @@ public sealed class NodeInfoActor : ReceiveActor
     /// <summary>The most links one <see cref="NodeSessionsPage"/> carries: ~220 bytes each typically, ~530 at worst (longest names, IPv6, huge counters), so at most ~80 KB.</summary>
     public const int MaxLinksPerPage = 150;
 
-    public NodeInfoActor(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region, Connect.Proxy.AccessLog accessLog)
+    public NodeInfoActor(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region, Connect.Proxy.AccessLog accessLog, NodeIdentity identity)
     {
+        Receive<FindSessionLinks>(query =>
+        {
+            // Read from the registry only (never the entity, which may be what is silent): the links that could take a
+            // stream now, as the grants the entity would give for them. The entity hears of their streams from load reports.
+            var usable = links.All
+                .Where(l => l.SessionId == query.SessionId && !l.Actor.IsNobody() && !l.Mux.IsGoingAway && !l.Mux.IsClosed && !query.Exclude.Contains(l.LinkId))
+                .OrderByDescending(l => l.Since)
+                .Select(l => new StreamGranted(l.SessionId, l.LinkId, l.Actor, address, identity.DataEndpoint))
+                .ToImmutableList();
+            Sender.Tell(new SessionLinksFound(address, query.SessionId, usable));
+        });
         Receive<GetNodeRequests>(query =>
         {
             var max = Math.Clamp(query.Max, 1, GetNodeRequests.MaxEntries);
@@ -134,8 +146,8 @@ public sealed class NodeInfoActor : ReceiveActor
         });
     }
 
-    public static Props Props(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region, Connect.Proxy.AccessLog accessLog) =>
-        Akka.Actor.Props.Create(() => new NodeInfoActor(address, links, lifecycle, proxy, region, accessLog));
+    public static Props Props(string address, LinkRegistry links, NodeLifecycle lifecycle, Connect.Proxy.ProxyDrain proxy, IActorRef region, Connect.Proxy.AccessLog accessLog, NodeIdentity identity) =>
+        Akka.Actor.Props.Create(() => new NodeInfoActor(address, links, lifecycle, proxy, region, accessLog, identity));
 
     /// <summary>The first <paramref name="limit"/> session names after the cursor among links and entities here, bounded by <see cref="MaxLinksPerPage"/>.</summary>
     private static NodeSessionsPage Page(string address, Dictionary<string, List<TunnelLink>> held, HashSet<string> entities, int limit, string? error)

@@ -47,12 +47,25 @@ public interface IRemoteStreamOpener
 /// when the entity does not answer within <see cref="FallbackAfter"/> the newest cached healthy link (local or
 /// remote) is used. The entity hears of those streams from the link's load reports.
 /// </para>
+/// <para>
+/// With an <see cref="IPeerLinkFinder"/> as well, a request that finds no such link asks the other nodes which usable
+/// links of the session they hold (an entry node that never served the session, or whose cached link died with the
+/// entity's node), and uses one of those, remembered in the cache for the next requests.
+/// </para>
 /// </summary>
-public sealed class StreamBroker(IActorRef region, LinkRegistry links, string node, IRemoteStreamOpener? remote, TimeSpan askTimeout, ILogger<StreamBroker> logger, GrantCache? cache = null, TimeProvider? time = null)
+public sealed class StreamBroker(IActorRef region, LinkRegistry links, string node, IRemoteStreamOpener? remote, TimeSpan askTimeout, ILogger<StreamBroker> logger, GrantCache? cache = null, TimeProvider? time = null, IPeerLinkFinder? peers = null)
 {
     private const int MaxAttempts = 8;
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>How often a request still waiting for its entity asks the other nodes again for a usable link (one lookup in flight at a time).</summary>
+    public TimeSpan PeerLookupInterval { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Links found on other nodes and used while the entity was silent, for tests and the measurement in docs/ARCHITECTURE.md.</summary>
+    public long PeerFallbacks => Interlocked.Read(ref _peerFallbacks);
+
+    private long _peerFallbacks;
 
     /// <summary>How long to wait for the entity before using a cached healthy link instead (only with a <see cref="GrantCache"/>).</summary>
     public TimeSpan FallbackAfter { get; init; } = TimeSpan.FromSeconds(1);
@@ -155,8 +168,24 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
         var nextResend = TimeSpan.Zero;
         var fallbackPending = cache is not null;
         var nextFallback = FallbackAfter;
+        // The other nodes' answer, asked once the cache and the local links had nothing; never awaited on its own,
+        // so the entity's answer (or its timeout) is taken whenever it comes first.
+        Task<IReadOnlyList<StreamGranted>>? peerLookup = null;
+        var nextPeerLookup = TimeSpan.Zero;
         while (true)
         {
+            if (peerLookup is { IsCompleted: true })
+            {
+                var found = PeerAnswer(peerLookup, request);
+                peerLookup = null;
+                if (found is not null)
+                {
+                    cache!.Remember(found);
+                    Interlocked.Increment(ref _peerFallbacks);
+                    logger.LogInformation("session {SessionId}: the entity did not answer within {FallbackSeconds} s and this node had no healthy link cached; using link {LinkId} on {LinkNode}, found by asking the other nodes", request.SessionId, FallbackAfter.TotalSeconds, found.LinkId, found.LinkNode);
+                    return new CachedGrant(found);
+                }
+            }
             var elapsed = _time.GetElapsedTime(started);
             var remaining = askTimeout - elapsed;
             if (elapsed >= nextResend && remaining > TimeSpan.Zero)
@@ -175,6 +204,11 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
                     logger.LogInformation("session {SessionId}: the entity did not answer within {FallbackSeconds} s; using cached healthy link {LinkId} on {LinkNode}", request.SessionId, FallbackAfter.TotalSeconds, cached.LinkId, cached.LinkNode);
                     return new CachedGrant(cached);
                 }
+                if (peers is not null && peerLookup is null && elapsed >= nextPeerLookup)
+                {
+                    peerLookup = peers.FindAsync(request.SessionId, request.ExcludeLinks, cancellationToken);
+                    nextPeerLookup = elapsed + PeerLookupInterval;
+                }
             }
             if (outstanding.Count == 0)
             {
@@ -183,7 +217,8 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
             var wakeAt = fallbackPending && nextFallback < nextResend ? nextFallback : nextResend;
             var wait = remaining > TimeSpan.Zero ? Max(wakeAt - elapsed, TimeSpan.Zero) : Timeout.InfiniteTimeSpan;
             var timer = Task.Delay(wait, _time, cancellationToken);
-            var done = await Task.WhenAny(outstanding.Append(timer)).ConfigureAwait(false);
+            var waitingFor = peerLookup is null ? outstanding.Append(timer) : outstanding.Append(timer).Append(peerLookup);
+            var done = await Task.WhenAny(waitingFor).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             if (done is Task<object> { IsCompletedSuccessfully: true } answered)
             {
@@ -194,6 +229,17 @@ public sealed class StreamBroker(IActorRef region, LinkRegistry links, string no
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    /// <summary>The newest usable link a finished peer lookup reported (null when it found none or failed: the request keeps waiting for the entity).</summary>
+    private StreamGranted? PeerAnswer(Task<IReadOnlyList<StreamGranted>> lookup, OpenStream request)
+    {
+        if (!lookup.IsCompletedSuccessfully)
+        {
+            logger.LogDebug(lookup.Exception, "session {SessionId}: asking the other nodes for a link failed", request.SessionId);
+            return null;
+        }
+        return lookup.Result.FirstOrDefault(g => g.SessionId == request.SessionId && !request.ExcludeLinks.Contains(g.LinkId) && g.LinkNode != node);
+    }
 
     /// <summary>
     /// The newest cached link that is still healthy as far as this node can tell (a local one must be registered and not

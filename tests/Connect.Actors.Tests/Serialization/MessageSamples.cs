@@ -69,6 +69,11 @@ internal static class MessageSamples
             nameof(NodeRequests) => new NodeRequests(
                 "akka.tcp://connect@10.0.0.1:4053",
                 [new RequestRecord(T0, "s1", "akka.tcp://connect@10.0.0.1:4053", "akka.tcp://connect@10.0.0.2:4053", "CONNECT", "example.com:443", 502, 10, 20, 12.5, "UpstreamRefused", "refused by the target")]),
+            nameof(FindSessionLinks) => new FindSessionLinks("s1", ["L3"]),
+            nameof(SessionLinksFound) => new SessionLinksFound(
+                "akka.tcp://connect@10.0.0.1:4053",
+                "s1",
+                [new StreamGranted("s1", "L1", link, "akka.tcp://connect@10.0.0.1:4053", "10.0.0.1:7000")]),
             _ => null,
         };
     }

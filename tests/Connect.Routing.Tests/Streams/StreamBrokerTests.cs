@@ -346,4 +346,86 @@ public sealed class StreamBrokerTests(ITestOutputHelper output) : ActorTestBase(
 
         Assert.Equal(BrokerFailure.Timeout, failure.Failure);
     }
+
+    /// <summary>Stands for the other nodes' link registries: answers each lookup with <paramref name="answer"/>.</summary>
+    private sealed class FakePeers(Func<Task<IReadOnlyList<StreamGranted>>> answer) : IPeerLinkFinder
+    {
+        public int Lookups;
+
+        public Task<IReadOnlyList<StreamGranted>> FindAsync(string sessionId, System.Collections.Immutable.ImmutableHashSet<string> exclude, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Lookups);
+            return answer();
+        }
+    }
+
+    private StreamBroker PeerBroker(IPeerLinkFinder peers, GrantCache cache, IRemoteStreamOpener? remote = null, TimeSpan? askTimeout = null) =>
+        new(_region.Ref, _registry, Node, remote, askTimeout ?? TimeSpan.FromSeconds(10), NullLogger<StreamBroker>.Instance, cache, TimeProvider.System, peers)
+        {
+            ResendInterval = TimeSpan.FromSeconds(3),
+            FallbackAfter = TimeSpan.FromMilliseconds(200),
+            PeerLookupInterval = TimeSpan.FromMilliseconds(300),
+        };
+
+    [Fact]
+    public async Task Entity_that_does_not_answer_with_nothing_cached_uses_a_link_another_node_reports_and_remembers_it()
+    {
+        var elsewhere = await MuxPair.StartAsync(TransportKind.WebSocket);
+        _pairs.Add(elsewhere);
+        var remote = new FakeRemote(elsewhere);
+        var found = new StreamGranted(Session, "R1", ActorRefs.Nobody, "akka.tcp://connect@127.0.0.1:4054", "127.0.0.1:7001");
+        var peers = new FakePeers(() => Task.FromResult<IReadOnlyList<StreamGranted>>([found]));
+        var cache = new GrantCache(TimeProvider.System, TimeSpan.FromSeconds(30));
+        var broker = PeerBroker(peers, cache, remote);
+
+        var opening = broker.OpenAsync(Session, "echo:7", CancellationToken.None);
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        await using var stream = await opening.WaitAsync(Bound);
+
+        Assert.Same(elsewhere.Server, stream.Mux);
+        Assert.Equal(1, peers.Lookups);
+        Assert.Equal(1, broker.PeerFallbacks);
+        Assert.Equal(["R1"], cache.Healthy(Session, []).Select(g => g.LinkId));
+        await stream.WriteAsync("hello"u8.ToArray());
+        var buffer = new byte[5];
+        await stream.ReadExactlyAsync(buffer).AsTask().WaitAsync(Bound);
+        Assert.Equal("hello"u8.ToArray(), buffer);
+    }
+
+    [Fact]
+    public async Task A_peer_lookup_that_never_answers_does_not_hold_the_entity_answer()
+    {
+        var elsewhere = await MuxPair.StartAsync(TransportKind.WebSocket);
+        _pairs.Add(elsewhere);
+        var silent = new TaskCompletionSource<IReadOnlyList<StreamGranted>>();
+        var peers = new FakePeers(() => silent.Task);
+        var broker = PeerBroker(peers, new GrantCache(TimeProvider.System, TimeSpan.FromSeconds(30)), new FakeRemote(elsewhere));
+
+        var opening = broker.OpenAsync(Session, "echo:7", CancellationToken.None);
+        await _region.ExpectMsgAsync<OpenStream>(Bound);
+        var asker = _region.LastSender;
+        await Connect.Testing.Eventually.UntilAsync(() => Volatile.Read(ref peers.Lookups) >= 1, "the broker asked the other nodes", Bound);
+        // The entity answers late (a slow node, not a dead one) while the lookup still hangs: its grant is used at once.
+        asker.Tell(new StreamGranted(Session, "R1", ActorRefs.Nobody, "akka.tcp://connect@127.0.0.1:4054", "127.0.0.1:7001"));
+
+        await using var stream = await opening.WaitAsync(Bound);
+        Assert.Same(elsewhere.Server, stream.Mux);
+        Assert.False(silent.Task.IsCompleted);
+        Assert.Equal(1, peers.Lookups);
+        Assert.Equal(0, broker.PeerFallbacks);
+    }
+
+    [Fact]
+    public async Task Entity_that_does_not_answer_and_no_node_reports_a_link_is_still_a_timeout_with_one_lookup_at_a_time()
+    {
+        var peers = new FakePeers(() => Task.FromResult<IReadOnlyList<StreamGranted>>([]));
+        var broker = PeerBroker(peers, new GrantCache(TimeProvider.System, TimeSpan.FromSeconds(30)), askTimeout: TimeSpan.FromMilliseconds(1500));
+
+        var failure = await Assert.ThrowsAsync<StreamBrokerException>(() => broker.OpenAsync(Session, "echo:7", CancellationToken.None).WaitAsync(Bound));
+
+        Assert.Equal(BrokerFailure.Timeout, failure.Failure);
+        // Asked again every PeerLookupInterval (300 ms) from FallbackAfter (200 ms) until the 1.5 s timeout: a few, not one per recheck tick.
+        Assert.InRange(peers.Lookups, 1, 5);
+        Assert.Equal(0, broker.PeerFallbacks);
+    }
 }
