@@ -21,6 +21,7 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly string _node;
+    private readonly Cluster _cluster;
     private OpenRequests _requests = OpenRequests.Empty;
     private SessionState _state = SessionState.Empty;
 
@@ -30,7 +31,8 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
         _settings = settings;
         _logger = loggers.CreateLogger<SessionActor>();
         _time = time;
-        _node = Cluster.Get(Context.System).SelfAddress.ToString();
+        _cluster = Cluster.Get(Context.System);
+        _node = _cluster.SelfAddress.ToString();
         AwaitingLink();
     }
 
@@ -178,7 +180,7 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
             Refuse(open, replyTo, StreamRefusal.TooManyStreams, $"session '{_sessionId}' has reached its limit of {_settings.MaxStreamsPerSession} open streams");
             return;
         }
-        var link = SessionDecisions.PickLink(_state, open.ExcludeLinks);
+        var link = SessionDecisions.PickLink(_state, open.ExcludeLinks, UnreachableNodes());
         if (link is null)
         {
             Hold(open, replyTo);
@@ -215,13 +217,22 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
         replyTo.Tell(answer);
     }
 
+    /// <summary>Members this node's failure detector sees as unreachable (the cluster's current view; empty almost always).</summary>
+    private IReadOnlySet<string>? UnreachableNodes()
+    {
+        var unreachable = _cluster.State.Unreachable;
+        return unreachable.Count == 0 ? null : unreachable.Select(m => m.Address.ToString()).ToHashSet(StringComparer.Ordinal);
+    }
+
     private void ExpireDue()
     {
         var now = _time.GetUtcNow();
         _requests = _requests.Expire(now, out var expired);
         foreach (var request in expired)
         {
-            var why = _state.Links.IsEmpty ? "has no connected agent" : "has no link that can take streams (all are going away)";
+            var why = _state.Links.IsEmpty ? "has no connected agent"
+                : _state.Links.Values.All(l => l.Load.GoingAway) ? "has no link that can take streams (all are going away)"
+                : "has no link this request could use (its other links failed to open it or are going away)";
             Refuse(request.Request, request.ReplyTo, StreamRefusal.NoTunnel, $"session '{_sessionId}' {why} (waited {_settings.HoldTimeout.TotalSeconds:0.#} s)");
         }
         _requests = _requests.Prune(now - _settings.DuplicateWindow);

@@ -22,13 +22,20 @@ public sealed record SessionState(ImmutableDictionary<string, LinkEntry> Links, 
 /// <summary>The session's decisions, free of actors so tests can call them directly.</summary>
 public static class SessionDecisions
 {
-    /// <summary>The link a new stream goes to: not going away, not excluded, least loaded; newest wins a tie (it is where the agent moved to).</summary>
-    public static LinkEntry? PickLink(SessionState state, ImmutableHashSet<string> exclude) =>
-        state.Links.Values
-            .Where(l => !l.Load.GoingAway && !exclude.Contains(l.LinkId))
-            .OrderBy(l => l.EstimatedStreams)
-            .ThenByDescending(l => l.Since)
-            .FirstOrDefault();
+    /// <summary>
+    /// The link a new stream goes to: not going away, not excluded, least loaded; newest wins a tie (it is where the
+    /// agent moved to). A link on a node in <paramref name="unreachableNodes"/> (crashed, frozen or cut off, and not yet
+    /// downed) is picked only when no other link can take the stream: the open would wait for the silent node or fail
+    /// and cost the request a round trip, while the session's other link serves it at once.
+    /// </summary>
+    public static LinkEntry? PickLink(SessionState state, ImmutableHashSet<string> exclude, IReadOnlySet<string>? unreachableNodes = null)
+    {
+        var candidates = state.Links.Values.Where(l => !l.Load.GoingAway && !exclude.Contains(l.LinkId)).ToList();
+        return Least(unreachableNodes is { Count: > 0 } ? candidates.Where(l => !unreachableNodes.Contains(l.Node)) : candidates) ?? Least(candidates);
+    }
+
+    private static LinkEntry? Least(IEnumerable<LinkEntry> links) =>
+        links.OrderBy(l => l.EstimatedStreams).ThenByDescending(l => l.Since).FirstOrDefault();
 
     public static SessionActivity Activity(SessionState state)
     {

@@ -51,6 +51,19 @@ public sealed class SessionDecisionsTests
     }
 
     [Fact]
+    public void PickLink_passes_over_a_link_on_an_unreachable_node_while_another_link_can_take_the_stream()
+    {
+        // "idle" is on a node the failure detector has given up on (crashed or frozen, not yet downed); "busy" is live.
+        var state = With(Attach("idle", streams: 0), Attach("busy", streams: 9));
+        IReadOnlySet<string> unreachable = new HashSet<string> { "node-idle" };
+
+        Assert.Equal("busy", SessionDecisions.PickLink(state, None, unreachable)!.LinkId);
+        Assert.Equal("idle", SessionDecisions.PickLink(state, None)!.LinkId);
+        // The link on the unreachable node is still better than none (the node may only be slow).
+        Assert.Equal("idle", SessionDecisions.PickLink(state, ["busy"], unreachable)!.LinkId);
+    }
+
+    [Fact]
     public void PickLink_is_null_when_no_link_can_take_a_stream()
     {
         Assert.Null(SessionDecisions.PickLink(SessionState.Empty, None));
