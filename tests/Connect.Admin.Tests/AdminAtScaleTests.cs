@@ -5,6 +5,8 @@ using Connect.Actors.Links;
 using Connect.Admin.Tests.Support;
 using ExitCodes = Connect.Ctl.ExitCodes;
 using Connect.Host.Admin;
+using Connect.Host.Draining;
+using Microsoft.Extensions.DependencyInjection;
 using Connect.Routing.Links;
 using Connect.Testing;
 using Connect.Tunnel.Multiplexing;
@@ -29,7 +31,8 @@ public sealed class AdminAtScaleTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _node1 = await TestNode.StartAsync(settings: AdminApi.Settings);
-        _node2 = await TestNode.StartAsync(seeds: [_node1.Address], settings: AdminApi.Settings);
+        // A fixed tunnel port: node 2 advertises its tunnel URL, so it can appear in node 1's GOAWAY suggestions.
+        _node2 = await TestNode.StartAsync(seeds: [_node1.Address], settings: AdminApi.Settings, tunnelPort: FreePorts.Next());
         await ClusterFixture.WaitMembersUpAsync([_node1, _node2], 2);
         var since = DateTimeOffset.UtcNow;
         for (var i = 0; i < LinkCount; i++)
@@ -73,6 +76,24 @@ public sealed class AdminAtScaleTests(ITestOutputHelper output) : IAsyncLifetime
         var ready = await AdminApi.CtlAsync(_node2, "connect", "ready", "-a", _node1.Address);
         Assert.Equal(ExitCodes.Ok, ready.ExitCode);
         Assert.StartsWith("ready:", ready.Output);
+    }
+
+    [Fact]
+    public async Task A_draining_node_with_10000_links_is_never_suggested_to_agents_and_is_recognised_at_once()
+    {
+        var node1 = _node1.Services.GetRequiredService<NodeLifecycle>();
+        Assert.Contains($"ws://127.0.0.1:{_node2.TunnelPort}", node1.SuggestedServers());
+        _ = _node2.Services.GetRequiredService<NodeLifecycle>().DrainAsync("test: blue node at scale", CancellationToken.None);
+        await Eventually.UntilAsync(() => _node2.Services.GetRequiredService<NodeLifecycle>().IsDraining, "node 2 draining", TimeSpan.FromSeconds(10));
+
+        // What a drain of node 1 does before its GOAWAYs: ask every peer whether it drains. A peer's whole link list
+        // (the old question) was over the remoting frame at this size: no answer within the 5 s ask, so the draining
+        // peer was suggested and every drain waited those 5 s first.
+        var clock = Stopwatch.StartNew();
+        await node1.RefreshSuggestionsAsync(CancellationToken.None);
+        output.WriteLine($"peers asked in {clock.ElapsedMilliseconds} ms; suggested: [{string.Join(", ", node1.SuggestedServers())}]");
+        Assert.Empty(node1.SuggestedServers());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), $"asking one peer took {clock.Elapsed.TotalSeconds:0.0} s");
     }
 
     [Fact]

@@ -115,8 +115,10 @@ public sealed partial class NodeLifecycle(
     }
 
     /// <summary>
-    /// Asks every other Up member whether it drains (the same <see cref="GetNodeInfo"/> the admin API's cluster view
-    /// uses) and remembers the answers: <see cref="SuggestedServers"/> leaves out the draining ones and names the ones
+    /// Asks every other Up member whether it drains (the same <see cref="GetNodeSummary"/> the admin API's cluster view
+    /// uses: counts only, one small reply however many links the peer holds; the full <see cref="GetNodeInfo"/> list of a
+    /// peer past ~1,000 links is over the remoting frame and was dropped, so a busy draining peer went unrecognised and
+    /// was suggested, and every drain waited out the ask first) and remembers the answers: <see cref="SuggestedServers"/> leaves out the draining ones and names the ones
     /// that said they are not draining first; one that did not answer in time (a busy node) comes last, not never,
     /// because an empty suggestion list would send every agent back to its configured servers.
     /// Each node marks itself draining before it asks, so of two nodes draining at once at least the later one learns
@@ -137,7 +139,7 @@ public sealed partial class NodeLifecycle(
             try
             {
                 var info = await system.ActorSelection(member.Address + Connect.Host.Admin.NodeInfoActor.Path)
-                    .Ask<NodeInfo>(GetNodeInfo.Instance, PeerAskTimeout, cancellationToken).ConfigureAwait(false);
+                    .Ask<NodeSummary>(GetNodeSummary.Instance, PeerAskTimeout, cancellationToken).ConfigureAwait(false);
                 return (member.Address, Draining: (bool?)info.Draining);
             }
             catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or OperationCanceledException or ActorNotFoundException)
