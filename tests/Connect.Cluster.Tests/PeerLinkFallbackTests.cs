@@ -37,7 +37,7 @@ public sealed class PeerLinkFallbackTests(ITestOutputHelper output) : IAsyncLife
         var (entry, victim, survivor) = (nodes[0], nodes[1], nodes[2]);
         try
         {
-            var session = await SessionWithEntityOnAsync(entry, victim, "fallback");
+            var session = await entry.SessionWithEntityOnAsync(victim, "fallback", Bound);
             await using var agent = await TestAgent.StartAsync(session, [victim.TunnelUri, survivor.TunnelUri], links: 2);
             await Eventually.UntilAsync(
                 () => victim.Links.All.Count(l => l.SessionId == session) == 1 && survivor.Links.All.Count(l => l.SessionId == session) == 1,
@@ -72,26 +72,5 @@ public sealed class PeerLinkFallbackTests(ITestOutputHelper output) : IAsyncLife
                 await node.DisposeAsync();
             }
         }
-    }
-
-    private static async Task<string> SessionWithEntityOnAsync(TestNode asker, TestNode wanted, string prefix)
-    {
-        // Every region must be registered with the coordinator before the first name is asked (see UnreachableEntityAttachTests).
-        var region = Akka.Cluster.Sharding.ClusterSharding.Get(asker.Services.GetRequiredService<ActorSystem>()).ShardRegion(SessionRegion.TypeName);
-        await Eventually.AssertAsync(async () =>
-        {
-            var stats = await region.Ask<Akka.Cluster.Sharding.ClusterShardingStats>(new Akka.Cluster.Sharding.GetClusterShardingStats(TimeSpan.FromSeconds(3)), TimeSpan.FromSeconds(5));
-            Assert.Equal(3, stats.Regions.Count);
-        }, Bound);
-        var started = Stopwatch.StartNew();
-        for (var i = 0; i < 5000 && started.Elapsed < TimeSpan.FromSeconds(30); i++)
-        {
-            var snapshot = await asker.GetSessionAsync($"{prefix}-{i}");
-            if (snapshot.EntityNode == wanted.Address)
-            {
-                return snapshot.SessionId;
-            }
-        }
-        throw new InvalidOperationException($"no session name placed its entity on {wanted.Address} within 30 s");
     }
 }

@@ -37,7 +37,7 @@ public sealed class UnreachableEntityAttachTests(ITestOutputHelper output)
         try
         {
             await Task.WhenAll(nodes.Select(n => n.WaitMembersUpAsync(2, Bound)));
-            var session = await SessionWithEntityOnAsync(a, b, "storm");
+            var session = await a.SessionWithEntityOnAsync(b, "storm", Bound);
             await using var agent = await TestAgent.StartAsync(session, [b.TunnelUri]);
             await Eventually.UntilAsync(() => b.GetSessionAsync(session).Result.Links.Count == 1, "the agent's link attached", Bound);
 
@@ -78,28 +78,5 @@ public sealed class UnreachableEntityAttachTests(ITestOutputHelper output)
                 await node.DisposeAsync();
             }
         }
-    }
-
-    private static async Task<string> SessionWithEntityOnAsync(TestNode asker, TestNode wanted, string prefix)
-    {
-        // Both regions must be registered with the coordinator before the first name is asked: a region that registers
-        // late finds every shard already allocated to the other one (the first few hundred names cover all of them),
-        // and no name would ever land on it.
-        var region = Akka.Cluster.Sharding.ClusterSharding.Get(asker.Services.GetRequiredService<ActorSystem>()).ShardRegion(SessionRegion.TypeName);
-        await Eventually.AssertAsync(async () =>
-        {
-            var stats = await region.Ask<Akka.Cluster.Sharding.ClusterShardingStats>(new Akka.Cluster.Sharding.GetClusterShardingStats(TimeSpan.FromSeconds(3)), TimeSpan.FromSeconds(5));
-            Assert.Contains(wanted.Address, stats.Regions.Keys.Select(a => a.ToString()));
-        }, Bound);
-        var started = Stopwatch.StartNew();
-        for (var i = 0; i < 5000 && started.Elapsed < TimeSpan.FromSeconds(30); i++)
-        {
-            var snapshot = await asker.GetSessionAsync($"{prefix}-{i}");
-            if (snapshot.EntityNode == wanted.Address)
-            {
-                return snapshot.SessionId;
-            }
-        }
-        throw new InvalidOperationException($"no session name placed its entity on {wanted.Address} within 30 s");
     }
 }

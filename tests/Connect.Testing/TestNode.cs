@@ -108,6 +108,32 @@ public sealed class TestNode : IAsyncDisposable
             .Ask<Connect.Actors.Protocol.SessionSnapshot>(new Connect.Actors.Protocol.GetSession(session), TimeSpan.FromSeconds(15));
 
     /// <summary>
+    /// A session name (PREFIX-0, PREFIX-1, ...) whose entity this node's region places on <paramref name="wanted"/>.
+    /// Waits first until <paramref name="wanted"/>'s region is registered with the coordinator: a region that registers
+    /// late finds every shard already allocated elsewhere (the first few hundred names cover all of them), and no name
+    /// would ever land on it.
+    /// </summary>
+    public async Task<string> SessionWithEntityOnAsync(TestNode wanted, string prefix, TimeSpan bound)
+    {
+        var region = Akka.Cluster.Sharding.ClusterSharding.Get(Services.GetRequiredService<ActorSystem>()).ShardRegion(Connect.Actors.Sessions.SessionRegion.TypeName);
+        await Eventually.AssertAsync(async () =>
+        {
+            var stats = await region.Ask<Akka.Cluster.Sharding.ClusterShardingStats>(new Akka.Cluster.Sharding.GetClusterShardingStats(TimeSpan.FromSeconds(3)), TimeSpan.FromSeconds(5));
+            Xunit.Assert.Contains(wanted.Address, stats.Regions.Keys.Select(a => a.ToString()));
+        }, bound);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 5000 && started.Elapsed < TimeSpan.FromSeconds(30); i++)
+        {
+            var snapshot = await GetSessionAsync($"{prefix}-{i}");
+            if (snapshot.EntityNode == wanted.Address)
+            {
+                return snapshot.SessionId;
+            }
+        }
+        throw new InvalidOperationException($"no session name placed its entity on {wanted.Address} within 30 s");
+    }
+
+    /// <summary>
     /// Kills the node as a crash would: every socket dropped (Kestrel, agent links, node channels) and the actor
     /// system terminated without leaving the cluster. Needs <see cref="CrashableSettings"/> so termination does
     /// not run the graceful leave.
