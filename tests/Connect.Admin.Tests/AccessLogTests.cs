@@ -47,6 +47,25 @@ public sealed class AccessLogTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task A_request_that_never_got_its_response_still_names_the_link_that_carried_it()
+    {
+        // The target takes the request and never answers; the client gives up. The request did go through beta's
+        // link on node 2, and the access line must say so: "link=-" would read as "never reached a tunnel".
+        await using var silent = RecordingListener.Silent();
+        var url = $"http://127.0.0.1:{silent.Port}/never-answers";
+        using (var client = ProxyClient.Http(cluster.Node1.ProxyPort, "beta"))
+        {
+            client.Timeout = TimeSpan.FromSeconds(2);
+            await Assert.ThrowsAnyAsync<Exception>(() => client.GetAsync(url));
+        }
+        Assert.Contains("GET /never-answers", silent.Received);
+        var line = await Eventually.AssertAsync(() => Task.FromResult(Assert.Single(AccessLines(url), e => Equals(e.State["SessionId"], "beta"))));
+        Assert.Equal("ClientAborted", line.State["ProxyError"]);
+        Assert.Equal(cluster.Node1.Address, line.State["EntryNode"]);
+        Assert.Equal(cluster.Node2.Address, line.State["LinkNode"]);
+    }
+
+    [Fact]
     public async Task A_refused_request_is_logged_with_its_status_and_error()
     {
         var url = "http://access-log-refused.invalid:81/";

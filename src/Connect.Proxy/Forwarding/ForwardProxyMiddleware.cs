@@ -145,10 +145,6 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
                 {
                     tracker.Connection?.Retire();
                 }
-                if (tracker.Connection is { } connection)
-                {
-                    context.Items[LinkNodeItem] = accessLog.LinkNodeOf(session, connection.Inner);
-                }
                 return response;
             }
             catch (HttpRequestException e) when (bodiless && refusals < MaxRefusals && Has<UpstreamRetiredException>(e) && !context.RequestAborted.IsCancellationRequested)
@@ -168,6 +164,15 @@ public sealed class ForwardProxyMiddleware(RequestDelegate next, ProxyGate gate,
             {
                 tunnelRetries++;
                 ProxyLog.RequestRetried(logger, session, context.Request.Method, uri.ToString(), attempt, Innermost(e));
+            }
+            finally
+            {
+                // The link that carried the last try, also when it failed or the client gave up waiting: a request stuck
+                // on a link must not look like one that never reached a tunnel (link=-) in the access log.
+                if (tracker.Connection is { } connection)
+                {
+                    context.Items[LinkNodeItem] = accessLog.LinkNodeOf(session, connection.Inner);
+                }
             }
         }
     }

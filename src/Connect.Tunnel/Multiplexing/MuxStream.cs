@@ -325,7 +325,10 @@ public sealed class MuxStream : Stream
         RemoveIfDone();
         WakeAll();
         // A stream reset before OPEN_OK (DATA before OPEN_OK, a cancelled open) must not leave its opener waiting.
-        _opened.TrySetException(new StreamOpenException(OpenErrorCode.Internal, reason));
+        // When the link itself is going (closed here), nothing reached the target: GoingAway lets the caller try
+        // another link, where Internal would end the request as "the agent refused".
+        var openError = code == ResetCode.LinkLost ? OpenErrorCode.GoingAway : OpenErrorCode.Internal;
+        _opened.TrySetException(new StreamOpenException(openError, reason));
         _mux.SendOrdered(FrameCodec.EncodeCodeAndReason(FrameType.Rst, Id, (byte)code, reason));
     }
 
