@@ -12,25 +12,23 @@ namespace Connect.Host.Configuration;
 /// </summary>
 /// <remarks>
 /// Idle connections hold no block (Kestrel rents only once data has arrived, and a write's block goes back once the
-/// socket took it), but every small write (a PING, a PONG) borrows a whole block until it is sent, so the keep-alive
-/// bursts of thousands of idle links drive the free list up. Kestrel creates one pool per I/O queue per listener
-/// (2 per listener on 2 cores, 16 on 16): each used to keep up to 256 free blocks (8 MiB) for good, 511 blocks
-/// (16 MiB) seen at 4,000 idle links. So every pool of this factory shares one free list, bounded by
-/// <see cref="MaxRetained"/>, and <see cref="Trim"/> (every <see cref="DefaultTrimInterval"/>) gives the GC back the
-/// blocks that no rent needed during the whole interval: a busy node keeps what its traffic uses, an idle one keeps
-/// what its bursts use, as Kestrel's own pool does since .NET 10 (eviction of unused blocks).
+/// socket took it), but every small write or read (a PING out, a PONG in) borrows a whole block until it is through,
+/// and a node's keep-alive burst touches thousands of links at once. Kestrel creates one pool per I/O queue per
+/// listener (2 per listener on 2 cores, 16 on 16); each used to keep up to 256 pinned blocks for good (8 MiB per
+/// pool, so 128 MiB per listener on 16 cores), and bursts past that allocated more pinned blocks that died in the
+/// pinned heap, which is never compacted: 161 MB of free space in it at 10,000 idle links. So every pool of this
+/// factory shares one free list of at most <see cref="MaxRetained"/> blocks, and <see cref="Trim"/> (every
+/// <see cref="DefaultTrimInterval"/>) gives the GC back the free blocks that no rent needed during the whole
+/// interval, as Kestrel's own pool evicts unused blocks since .NET 10. (Plain gen0 blocks past a small pinned set
+/// were tried: more RSS and CPU at 10,000 idle links, docs/SCALING.md.)
 /// </remarks>
 public sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>, IDisposable
 {
     /// <summary>The size of every block.</summary>
     public const int BlockSize = 32 * 1024;
 
-    /// <summary>
-    /// Pinned blocks (POH) the pools hold at most, rented or free (8 MiB): the working set bulk traffic reuses. Past it a
-    /// rent gets a plain block that dies young: a keep-alive burst of thousands of tiny frames then costs gen0 garbage
-    /// instead of a pinned heap that is never compacted (161 MB of free space in it at 10,000 idle links, before).
-    /// </summary>
-    public const int MaxPinned = 256;
+    /// <summary>Free blocks kept for reuse by all pools together (32 MiB); more than that go back to the GC at once.</summary>
+    public const int MaxRetained = 1024;
 
     /// <summary>How often unused blocks are given back: long against a keep-alive burst (1 s) and a bulk transfer's gaps.</summary>
     public static readonly TimeSpan DefaultTrimInterval = TimeSpan.FromSeconds(10);
@@ -39,8 +37,6 @@ public sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>, IDis
     private readonly ITimer? _trimTimer;
     private int _freeCount;
     private int _rentedCount;
-    private int _pinnedCount;
-    private long _transient;
     // The fewest free blocks seen since the last trim: that many were not needed by any rent during the interval.
     private int _lowWater;
     private long _allocated;
@@ -64,14 +60,8 @@ public sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>, IDis
     /// <summary>Blocks rented and not yet returned (a connection's receive or write in progress).</summary>
     public int RentedBlocks => Volatile.Read(ref _rentedCount);
 
-    /// <summary>Pinned blocks allocated so far (a rent that found the free list empty).</summary>
+    /// <summary>Blocks allocated so far (a rent that found the free list empty).</summary>
     public long Allocated => Interlocked.Read(ref _allocated);
-
-    /// <summary>Pinned blocks that exist now (rented or free), at most <see cref="MaxPinned"/>.</summary>
-    public int PinnedBlocks => Volatile.Read(ref _pinnedCount);
-
-    /// <summary>Rents served with a plain, unpooled block because <see cref="MaxPinned"/> were out.</summary>
-    public long Transient => Interlocked.Read(ref _transient);
 
     /// <summary>Free blocks given back to the GC so far by <see cref="Trim"/>.</summary>
     public long Evicted => Interlocked.Read(ref _evicted);
@@ -86,7 +76,6 @@ public sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>, IDis
         while (evicted < unused && _free.TryDequeue(out _))
         {
             Interlocked.Decrement(ref _freeCount);
-            Interlocked.Decrement(ref _pinnedCount);
             evicted++;
         }
         Interlocked.Add(ref _evicted, evicted);
@@ -114,32 +103,21 @@ public sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>, IDis
         }
         // Demand beyond the free list: none of it was unused.
         LowerMark(0);
-        if (Interlocked.Increment(ref _pinnedCount) <= MaxPinned)
-        {
-            Interlocked.Increment(ref _allocated);
-            // Pinned (POH) like Kestrel's own pool: socket I/O pins its buffers, and pinned-heap arrays cost nothing to pin.
-            return new Block(this, GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true), pooled: true) { Rented = true };
-        }
-        Interlocked.Decrement(ref _pinnedCount);
-        Interlocked.Increment(ref _transient);
-        // A burst past the pinned working set: a plain gen0 array, pinned only for the syscall that uses it, dropped on return.
-        return new Block(this, GC.AllocateUninitializedArray<byte>(BlockSize), pooled: false) { Rented = true };
+        Interlocked.Increment(ref _allocated);
+        // Pinned (POH) like Kestrel's own pool: socket I/O pins its buffers, and pinned-heap arrays cost nothing to pin.
+        // Uninitialized: a block that only ever carries PINGs makes one page of it resident, not 32 KiB.
+        return new Block(this, GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true)) { Rented = true };
     }
 
     private void Return(Block block)
     {
         Interlocked.Decrement(ref _rentedCount);
-        if (!block.Pooled)
+        if (!Volatile.Read(ref _disposed) && Interlocked.Increment(ref _freeCount) <= MaxRetained)
         {
-            return;
-        }
-        if (!Volatile.Read(ref _disposed))
-        {
-            Interlocked.Increment(ref _freeCount);
             _free.Enqueue(block);
             return;
         }
-        Interlocked.Decrement(ref _pinnedCount);
+        Interlocked.Decrement(ref _freeCount);
     }
 
     private void LowerMark(int free)
@@ -176,12 +154,9 @@ public sealed class LargeBlockMemoryPoolFactory : IMemoryPoolFactory<byte>, IDis
         }
     }
 
-    private sealed class Block(LargeBlockMemoryPoolFactory blocks, byte[] array, bool pooled) : IMemoryOwner<byte>
+    private sealed class Block(LargeBlockMemoryPoolFactory blocks, byte[] array) : IMemoryOwner<byte>
     {
         public bool Rented { get; set; }
-
-        /// <summary>A pinned block of the free list (false: a transient one, dropped on return).</summary>
-        public bool Pooled { get; } = pooled;
 
         public Memory<byte> Memory => array;
 
