@@ -124,7 +124,9 @@ public static class ConnectNode
         // Registered after Kestrel's own socket transport, so Kestrel binds through it (the last factory wins) and a drain can close the proxy and tunnel sockets.
         // 32 KiB receive blocks instead of Kestrel's 4 KiB: 8x fewer receive syscalls and pipe wake-ups per tunnel byte (bench/ANALYSIS.md).
         // Kestrel's socket transport takes its pool from this service (registered after Kestrel's own: the last one wins).
-        services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
+        // One free list for every listener's pools, trimmed of blocks no rent needed for 10 s (idle links pin none).
+        services.AddSingleton(sp => new LargeBlockMemoryPoolFactory(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>>(sp => sp.GetRequiredService<LargeBlockMemoryPoolFactory>());
         services.AddSingleton<Connect.Host.Draining.ClosableListenerFactory>();
         services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(sp => sp.GetRequiredService<Connect.Host.Draining.ClosableListenerFactory>());
         services.AddHostedService<IdentityService>();

@@ -33,7 +33,9 @@ public sealed class SessionActor : ReceiveActor, IWithTimers
         _time = time;
         _cluster = Cluster.Get(Context.System);
         _node = _cluster.SelfAddress.ToString();
-        AwaitingLink();
+        // Become, not the handlers registered here: Akka keeps the constructor's behaviour at the bottom of the stack for
+        // the actor's life, so an entity that became Active held two sets of handlers (~1 KiB per idle session).
+        Become(AwaitingLink);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;

@@ -4,6 +4,7 @@ using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
+using Connect.Actors.Mailboxes;
 using Connect.Actors.Protocol;
 using Connect.Actors.Serialization;
 using Connect.Actors.Sessions;
@@ -26,7 +27,7 @@ public static class AkkaSetup
         akka.cluster.sharding.handoff-timeout = 20s
         akka.remote.dot-netty.tcp.maximum-frame-size = 256000b
         akka.cluster.log-info-verbose = off
-        """;
+        """ + "\n" + LeanMailbox.Hocon;
 
     /// <summary>A role carrying this node's tunnel URL (known when the port is fixed), read by draining nodes for GOAWAY suggestions.</summary>
     private static IEnumerable<string> TunnelUrlRole(ConnectSettings settings)
@@ -90,7 +91,9 @@ public static class AkkaSetup
                 })
                 .WithShardRegion<SessionRegion>(
                     SessionRegion.TypeName,
-                    sessionId => SessionActor.Props(sessionId, settings.Sessions, provider.GetRequiredService<ILoggerFactory>(), provider.GetRequiredService<TimeProvider>()),
+                    // One entity per session, idle between a link's reports: the lean mailbox (no 32-slot queue segment each).
+                    sessionId => SessionActor.Props(sessionId, settings.Sessions, provider.GetRequiredService<ILoggerFactory>(), provider.GetRequiredService<TimeProvider>())
+                        .WithMailbox(LeanMailbox.Id),
                     new SessionMessageExtractor(settings.Sessions.ShardCount),
                     new ShardOptions
                     {

@@ -264,6 +264,9 @@ public sealed class TunnelMux : IAsyncDisposable
         byte[]? buffer = null;
         var filled = 0;
         long messageBytes = 0;
+        // Receives take no token: the loop ends when the transport closes or is aborted (CloseAsync, keep-alive silence,
+        // a failed send), never by _stop, which is cancelled only after this loop has returned. A token here would cost
+        // every idle link two callback registrations (the WebSocket's and the pipe's) for the whole wait.
         try
         {
             while (true)
@@ -276,7 +279,7 @@ public sealed class TunnelMux : IAsyncDisposable
                 }
                 if (buffer is null)
                 {
-                    var wait = await _transport.ReceiveAsync(Memory<byte>.Empty, _stop.Token).ConfigureAwait(false);
+                    var wait = await _transport.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
                     if (wait.Closed)
                     {
                         return PeerClosed(wait);
@@ -284,7 +287,7 @@ public sealed class TunnelMux : IAsyncDisposable
                     buffer = ArrayPool<byte>.Shared.Rent(frameBufferSize);
                 }
 
-                var result = await _transport.ReceiveAsync(buffer.AsMemory(filled), _stop.Token).ConfigureAwait(false);
+                var result = await _transport.ReceiveAsync(buffer.AsMemory(filled), CancellationToken.None).ConfigureAwait(false);
                 if (result.Closed)
                 {
                     return filled > 0 && !_transport.IsMessageBased
