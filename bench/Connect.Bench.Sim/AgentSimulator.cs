@@ -10,8 +10,9 @@ namespace Connect.Bench.Sim;
 /// Many agents in one process: <see cref="SimulatorOptions.Sessions"/> sessions with
 /// <see cref="SimulatorOptions.LinksPerSession"/> links each, every link a real connect.v1 WebSocket
 /// (<c>/v1/tunnel?session=NAME</c>, bearer token, subprotocol connect.v1) with the agent's multiplexer on top: it
-/// answers the node's PINGs, accepts OPENs (served by <see cref="SimulatedTarget"/>), follows GOAWAY at once to the
-/// next server, and reconnects after a drop with jittered exponential backoff, as connect-client does.
+/// PINGs every <see cref="SimulatorOptions.KeepAliveInterval"/> and answers the node's PINGs, accepts OPENs (served
+/// by <see cref="SimulatedTarget"/>), follows GOAWAY at once to the next server, and reconnects after a drop with
+/// jittered exponential backoff, as connect-client does.
 /// </summary>
 public sealed class AgentSimulator : IAsyncDisposable
 {
@@ -142,7 +143,7 @@ public sealed class AgentSimulator : IAsyncDisposable
         {
             socket.Options.AddSubProtocol(ProtocolLimits.SubProtocol);
             socket.Options.SetRequestHeader("Authorization", $"Bearer {_options.Token}");
-            // The node sends connect.v1 PINGs; the multiplexer answers them. No WebSocket-level keep-alive on top.
+            // connect.v1 PING frames do keep-alive (the multiplexer's), as in connect-client. No WebSocket-level one on top.
             socket.Options.KeepAliveInterval = TimeSpan.Zero;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
@@ -152,8 +153,9 @@ public sealed class AgentSimulator : IAsyncDisposable
             {
                 IsDialer = true,
                 AcceptInboundStreams = true,
-                KeepAliveInterval = TimeSpan.Zero,
-                KeepAliveTimeout = TimeSpan.FromMinutes(5),
+                // Like connect-client: PING every interval (0: only answer the node's PINGs) and give up on silence.
+                KeepAliveInterval = _options.KeepAliveInterval,
+                KeepAliveTimeout = _options.KeepAliveInterval > TimeSpan.Zero ? _options.KeepAliveTimeout : TimeSpan.FromMinutes(5),
             });
             return (socket, mux);
         }

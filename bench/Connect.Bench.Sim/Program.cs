@@ -3,7 +3,8 @@ using System.Globalization;
 using Connect.Bench.Sim;
 
 // connect-sim --servers ws://127.0.0.1:7000/v1/tunnel[,ws://...] --token T --sessions N [--links 1] [--prefix sim]
-//             [--jitter-ms 1000] [--start-server K] [--duration-s 60] [--report-s 5]
+//             [--jitter-ms 1000] [--start-server K] [--ping-s 15] [--duration-s 60] [--report-s 5]
+// --ping-s: each link PINGs the node this often, as connect-client does (15 s, its default); 0 = only answer the node's.
 // Prints one line per report interval (links open, dials, failures, reconnects) and exits after the duration: every
 // run is bounded. Ctrl+C ends it early.
 //
@@ -27,7 +28,7 @@ if (rest.Length % 2 != 0 || !options.ContainsKey(load ? "proxies" : "servers") |
 {
     Console.Error.WriteLine(load
         ? "usage: connect-sim load --proxies host:port[,...] --token T --sessions PREFIX:N[,...] [--rate 100] [--duration-s 60] [--mode both|get|connect] [--timeout-s 30] [--max-in-flight 512] [--report-s 1]"
-        : "usage: connect-sim --servers ws://host:port/v1/tunnel[,...] --token T --sessions N [--links 1] [--prefix sim] [--jitter-ms 1000] [--start-server K] [--duration-s 60] [--report-s 5]");
+        : "usage: connect-sim --servers ws://host:port/v1/tunnel[,...] --token T --sessions N [--links 1] [--prefix sim] [--jitter-ms 1000] [--start-server K] [--ping-s 15] [--duration-s 60] [--report-s 5]");
     return 2;
 }
 int Int(string name, int fallback)
@@ -55,6 +56,9 @@ try
         LinksPerSession = Int("links", 1),
         SessionPrefix = options.GetValueOrDefault("prefix", "sim"),
         DialJitter = TimeSpan.FromMilliseconds(Int("jitter-ms", 1000)),
+        KeepAliveInterval = options.TryGetValue("ping-s", out var ping)
+            ? int.TryParse(ping, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) ? TimeSpan.FromSeconds(seconds) : throw new ArgumentException($"--ping-s must be whole seconds (0 = no PINGs from the agents), not '{ping}'")
+            : SimulatorOptions.DefaultKeepAliveInterval,
         StartServer = options.TryGetValue("start-server", out var start)
             ? int.TryParse(start, NumberStyles.None, CultureInfo.InvariantCulture, out var index) ? index : throw new ArgumentException($"--start-server must be a server index (0, 1, ...), not '{start}'")
             : null,

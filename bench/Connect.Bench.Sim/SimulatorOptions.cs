@@ -32,4 +32,19 @@ public sealed record SimulatorOptions
 
     /// <summary>Most WebSocket handshakes in flight at once (a real fleet's are spread over many machines).</summary>
     public int MaxConcurrentDials { get; init; } = 64;
+
+    /// <summary>
+    /// How often each link PINGs the node, as connect-client does (its default, 15 s): a node then skips its own PINGs
+    /// on the link (docs/PROTOCOL.md section 5) and answers the agent's with PONGs, so scale runs see the frames a
+    /// fleet of real agents sends. Each link has its own timer, like one agent per link, so the PINGs reach the node
+    /// spread over the interval, not in bursts. Zero: the link only answers the node's PINGs (the simulator before
+    /// this knob, which under-counted real agents' keep-alive work on the node).
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; init; } = DefaultKeepAliveInterval;
+
+    /// <summary>Close a link when nothing arrived from the node for this long (connect-client's 45 s default).</summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>connect-client's PING interval (<c>AgentOptions.KeepAliveInterval</c>).</summary>
+    public static readonly TimeSpan DefaultKeepAliveInterval = TimeSpan.FromSeconds(15);
 }

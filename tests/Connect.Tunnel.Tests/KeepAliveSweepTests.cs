@@ -117,4 +117,46 @@ public class KeepAliveSweepTests
         first.Mux.Abort("test done");
         await Timeouts.UntilAsync(() => sweep.Count == 1, "the closed link to leave the sweep");
     }
+
+    [Fact]
+    public async Task A_tick_visits_only_the_links_whose_ping_is_due_not_every_link()
+    {
+        // Walking every link every second was 7 % of an idle node's CPU at 10,000 links: each tick now visits the links
+        // due then, and nothing in between (before the wheel, 14 ticks would have visited 5 links 70 times).
+        var clock = new FakeTimeProvider();
+        await using var sweep = new MuxKeepAliveSweep(clock);
+        var options = MuxPair.ServerOptions with { KeepAliveInterval = Interval, KeepAliveTimeout = Timeout, TimeProvider = clock, KeepAliveSweep = sweep };
+        var links = new List<RawLink>();
+        try
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                links.Add(await RawLink.StartAsync(TransportKind.Stream, options));
+            }
+            await Timeouts.UntilAsync(() => sweep.Count == links.Count, "every link to join the sweep");
+
+            for (var second = 1; second < Interval.TotalSeconds; second++)
+            {
+                var sweeps = sweep.Sweeps;
+                clock.Advance(sweep.Tick);
+                await Timeouts.UntilAsync(() => sweep.Sweeps > sweeps, $"the sweep at {second} s");
+            }
+            Assert.Equal(0, sweep.Visits);
+
+            clock.Advance(sweep.Tick);
+            foreach (var link in links)
+            {
+                await link.Raw.ExpectFrameAsync(FrameType.Ping);
+            }
+            await Timeouts.UntilAsync(() => sweep.Visits >= links.Count, "the walk at 15 s to count its visits");
+            Assert.Equal(links.Count, sweep.Visits);
+        }
+        finally
+        {
+            foreach (var link in links)
+            {
+                await link.DisposeAsync();
+            }
+        }
+    }
 }

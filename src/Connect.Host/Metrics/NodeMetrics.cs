@@ -31,6 +31,13 @@ public sealed class NodeMetrics : IDisposable
             new Measurement<long>(links.All.Sum(l => l.Mux.BytesIn), new KeyValuePair<string, object?>("direction", "in")),
             new Measurement<long>(links.All.Sum(l => l.Mux.BytesOut), new KeyValuePair<string, object?>("direction", "out")),
         }, "By", "Bytes carried by the links currently held, from (in) and to (out) the agents.");
+        // Keep-alive frames of the links held (what an idle node spends its CPU on; docs/SCALING.md "Idle CPU: the profile").
+        _meter.CreateObservableCounter("connect.node.link.pings", () => new[]
+        {
+            new Measurement<long>(links.All.Sum(l => l.Mux.Pings.Sent), new KeyValuePair<string, object?>("kind", "sent")),
+            new Measurement<long>(links.All.Sum(l => l.Mux.Pings.Skipped), new KeyValuePair<string, object?>("kind", "skipped")),
+            new Measurement<long>(links.All.Sum(l => l.Mux.PeerPings), new KeyValuePair<string, object?>("kind", "answered")),
+        }, "{ping}", "PINGs this node sent on the links held, skipped because the agent pings, and the agents' PINGs it answered with PONG (drops when a link closes).");
         _meter.CreateObservableGauge("connect.node.draining", () => lifecycle.IsDraining ? 1 : 0, "{state}", "1 while this node drains (readiness is 503).");
         _meter.CreateObservableCounter("connect.node.drain.streams_reset", () => lifecycle.StreamsResetAtDeadline, "{stream}", "Streams reset because they outlived the drain deadline.");
         // The actor system starts after the services are built; until then the cluster gauges report nothing.

@@ -13,6 +13,7 @@ internal sealed class MuxKeepAlive(MuxOptions options, Action<ulong> sendPing, A
     private long _lastPeerPingTicks;
     private long _pingsSent;
     private long _pingsSkipped;
+    private long _peerPings;
     private long _nextBeat;
     private ulong _sequence;
     private int _ended;
@@ -23,6 +24,7 @@ internal sealed class MuxKeepAlive(MuxOptions options, Action<ulong> sendPing, A
     /// <summary>Notes that the peer sent a PING (called by the read loop), for <see cref="MuxOptions.SkipPingWhilePeerPings"/>.</summary>
     public void PeerPinged()
     {
+        Interlocked.Increment(ref _peerPings);
         if (options.SkipPingWhilePeerPings)
         {
             Volatile.Write(ref _lastPeerPingTicks, options.TimeProvider.GetTimestamp());
@@ -33,6 +35,9 @@ internal sealed class MuxKeepAlive(MuxOptions options, Action<ulong> sendPing, A
     public long PingsSent => Interlocked.Read(ref _pingsSent);
 
     public long PingsSkipped => Interlocked.Read(ref _pingsSkipped);
+
+    /// <summary>PINGs the peer sent (each answered with a PONG).</summary>
+    public long PeerPings => Interlocked.Read(ref _peerPings);
 
     /// <summary>
     /// Pings until <paramref name="stop"/> is cancelled or the peer has been silent too long (then calls onSilence once).
@@ -74,24 +79,35 @@ internal sealed class MuxKeepAlive(MuxOptions options, Action<ulong> sendPing, A
         options.KeepAliveSweep?.Remove(this);
     }
 
-    /// <summary>Called by the sweep on each of its ticks: beats when this link's interval has come round.</summary>
-    internal void OnSweep()
+    /// <summary>Time until this link's next beat is due, on its own clock (the sweep files it under that tick).</summary>
+    internal TimeSpan DueIn => options.TimeProvider.GetElapsedTime(options.TimeProvider.GetTimestamp(), _nextBeat);
+
+    /// <summary>
+    /// Called by the sweep at the tick this link is filed under: beats when its interval has come round. Returns the time
+    /// until the next beat is due (the sweep files it again), or null when the link has left (ended, or found silent).
+    /// </summary>
+    internal TimeSpan? OnSweep()
     {
+        if (Volatile.Read(ref _ended) == 1)
+        {
+            return null;
+        }
         var now = options.TimeProvider.GetTimestamp();
-        if (now < _nextBeat || Volatile.Read(ref _ended) == 1)
+        if (now >= _nextBeat)
         {
-            return;
+            // The next beat one interval after this one was due (not after now): a late tick does not shift the schedule.
+            _nextBeat += IntervalInTimestampUnits();
+            if (_nextBeat <= now)
+            {
+                _nextBeat = now + IntervalInTimestampUnits();
+            }
+            if (!Beat())
+            {
+                Leave();
+                return null;
+            }
         }
-        // The next beat one interval after this one was due (not after now): a late tick does not shift the schedule.
-        _nextBeat += IntervalInTimestampUnits();
-        if (_nextBeat <= now)
-        {
-            _nextBeat = now + IntervalInTimestampUnits();
-        }
-        if (!Beat())
-        {
-            Leave();
-        }
+        return options.TimeProvider.GetElapsedTime(now, _nextBeat);
     }
 
     /// <summary>One interval: judge silence, else PING. False when the link was found silent (onSilence called).</summary>

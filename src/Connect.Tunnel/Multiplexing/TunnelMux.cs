@@ -76,6 +76,9 @@ public sealed class TunnelMux : IAsyncDisposable
     /// <summary>PINGs this side has sent, and those it skipped because the peer was pinging (<see cref="MuxOptions.SkipPingWhilePeerPings"/>).</summary>
     public (long Sent, long Skipped) Pings => (_keepAlive.PingsSent, _keepAlive.PingsSkipped);
 
+    /// <summary>PINGs the peer has sent (this side answered each with a PONG).</summary>
+    public long PeerPings => _keepAlive.PeerPings;
+
     /// <summary>True after GOAWAY went either way: no new streams start on this link.</summary>
     public bool IsGoingAway { get { lock (_sync) { return _goAwaySent || _goAwayReceived || _closeInfo is not null; } } }
 
