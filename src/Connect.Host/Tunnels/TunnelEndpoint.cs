@@ -150,7 +150,7 @@ public static partial class TunnelEndpoint
         // registered link without its actor would miss the GOAWAY. (A grant naming the link before it is registered
         // only makes the broker ask again.)
         link.Actor = system.ActorOf(
-            LinkActor.Props(link.SessionId, link.LinkId, link.Mux, link.Since, region.ActorRef, node.Address, node.DataEndpoint, lifecycle.SuggestedServers, loggers),
+            LinkActor.Props(link.SessionId, link.LinkId, link.Mux, link.Since, region.ActorRef, node.Address, node.DataEndpoint, () => lifecycle.SuggestedServers(link.SessionId), loggers),
             "link-" + Uri.EscapeDataString(linkId));
         links.Add(link);
         try
