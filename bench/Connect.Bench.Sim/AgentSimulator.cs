@@ -11,8 +11,8 @@ namespace Connect.Bench.Sim;
 /// <see cref="SimulatorOptions.LinksPerSession"/> links each, every link a real connect.v1 WebSocket
 /// (<c>/v1/tunnel?session=NAME</c>, bearer token, subprotocol connect.v1) with the agent's multiplexer on top: it
 /// PINGs every <see cref="SimulatorOptions.KeepAliveInterval"/> and answers the node's PINGs, accepts OPENs (served
-/// by <see cref="SimulatedTarget"/>), follows GOAWAY at once to the next server, and reconnects after a drop with
-/// jittered exponential backoff, as connect-client does.
+/// by <see cref="SimulatedTarget"/>), follows GOAWAY at once to the first suggested server that is one of its servers
+/// (else the next server), and reconnects after a drop with jittered exponential backoff, as connect-client does.
 /// </summary>
 public sealed class AgentSimulator : IAsyncDisposable
 {
@@ -109,8 +109,8 @@ public sealed class AgentSimulator : IAsyncDisposable
                 opened = true;
                 failures = 0;
                 Interlocked.Increment(ref _connected);
-                var goAway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                link.Value.Mux.GoAwayReceived += _ => goAway.TrySetResult();
+                var goAway = new TaskCompletionSource<GoAwayInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
+                link.Value.Mux.GoAwayReceived += info => goAway.TrySetResult(info);
                 var run = link.Value.Mux.RunAsync(incoming =>
                 {
                     Interlocked.Increment(ref _streamsServed);
@@ -122,17 +122,42 @@ public sealed class AgentSimulator : IAsyncDisposable
                 if (ended == goAway.Task)
                 {
                     _ = run.ContinueWith(_ => link.Value.Socket.Dispose(), TaskScheduler.Default);
+                    server = Follow(server, await goAway.Task.ConfigureAwait(false));
                 }
                 else
                 {
                     link.Value.Socket.Dispose();
+                    server++;
                 }
-                server++;
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>
+    /// Where a link goes after GOAWAY: like connect-client, to the first suggestion it trusts (here: one of its own
+    /// servers, by host and port) that is not the server it leaves; else to its next server.
+    /// </summary>
+    private int Follow(int current, GoAwayInfo info)
+    {
+        var leaving = current % _options.Servers.Count;
+        foreach (var suggestion in info.SuggestedServers)
+        {
+            if (!Uri.TryCreate(suggestion, UriKind.Absolute, out var uri))
+            {
+                continue;
+            }
+            for (var i = 0; i < _options.Servers.Count; i++)
+            {
+                if (i != leaving && string.Equals(_options.Servers[i].Authority, uri.Authority, StringComparison.OrdinalIgnoreCase))
+                {
+                    return i;
+                }
+            }
+        }
+        return current + 1;
     }
 
     private async Task<(ClientWebSocket Socket, TunnelMux Mux)?> DialAsync(Uri server, string session, CancellationToken cancellationToken)

@@ -14,13 +14,20 @@
 #     time until node 1 holds no link, until every session is linked again elsewhere, and until node 1 exits after
 #     SIGTERM (its leave).
 #
+#  4. control plane (CP_STREAMS > 0): CP_SESSIONS one-link sessions; CP_STREAMS CONNECTs and CP_STREAMS absolute-form
+#     GETs, one after the other with curl, through node 1's proxy for a session of each placement (entity and link on
+#     the two other nodes; entity on node 1, link elsewhere; link on node 1, entity elsewhere), each measured by diffing
+#     every node's connect_remote_messages_total around it: remote messages per new stream, by type.
+#  The steps also diff those counters over each step's idle window (REST_WINDOW s, at least the CPU window): remote
+#  messages per second at rest, by type, and per 1,000 sessions.
+#
 #   bench/scale/cluster.sh                                            # 10,000 sessions x 2 links, steps 5k 10k 20k
 #   SESSIONS=20000 LINKS=1 STORM=off DRAIN_LINKS=0 bench/scale/cluster.sh
 #   SESSIONS=300 LINKS=2 STEPS="200 600" DRAIN_LINKS=500 SETTLE=3 CPU_WINDOW=5 bench/scale/cluster.sh   # a quick try
 #
 # Knobs: SESSIONS LINKS STEPS STORM DRAIN_LINKS PORT_BASE (node n uses PORT_BASE + (n-1)*1000 + 0..4: tunnel, proxy,
 # admin, cluster, data) SIM_MAX (links per simulator process: the hard fd limit is per process) JITTER_MS SETTLE
-# CPU_WINDOW LOAD_RATE LOAD_MODE BOUND (seconds for each wait) OUT NODE_DLL. Every wait is bounded; a wait that runs
+# CPU_WINDOW REST_WINDOW LOAD_RATE LOAD_MODE BOUND (seconds for each wait) CP_STREAMS CP_SESSIONS OUT NODE_DLL. Every wait is bounded; a wait that runs
 # out is reported as such and the run goes on. Results: $OUT/cluster-summary.txt, one log per process.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -36,6 +43,10 @@ SIM_MAX="${SIM_MAX:-7000}"
 JITTER_MS="${JITTER_MS:-10000}"
 SETTLE="${SETTLE:-20}"
 CPU_WINDOW="${CPU_WINDOW:-30}"
+# An idle link reports its load every 60 s +- 5 s: the rate at rest needs a window of about two periods.
+REST_WINDOW="${REST_WINDOW:-120}"
+CP_STREAMS="${CP_STREAMS:-50}"
+CP_SESSIONS="${CP_SESSIONS:-12}"
 LOAD_RATE="${LOAD_RATE:-100}"
 LOAD_MODE="${LOAD_MODE:-both}"
 BOUND="${BOUND:-600}"
@@ -108,6 +119,19 @@ start_cluster() {
     sleep 0.5
   done
 }
+# remote_snapshot TAG: every live node's connect_remote_messages_total samples, prefixed with the node, into a file.
+remote_snapshot() {
+  local f="$out/$phase-remote-$1.prom" n; : >"$f"
+  for n in 1 2 3; do curl -fs -m 10 "http://$(admin_of "$n")/metrics" 2>/dev/null | grep '^connect_remote_messages_total' | sed "s/^/node$n /" >>"$f" || true; done
+}
+# remote_report FROM TO DIVISOR: the messages sent between two snapshots, summed over the nodes (a remote message is
+# sent by one node and received by another: the "out" side counts each once), divided by DIVISOR: "total T; type n, ...".
+remote_report() {
+  awk -v div="$3" 'FNR == NR {a[$1 " " $2] = $3; next}
+    $2 ~ /direction="out"/ {d = $3 - a[$1 " " $2]; match($2, /type="[^"]*"/); t = substr($2, RSTART + 6, RLENGTH - 7); s[t] += d; tot += d}
+    END {printf "total %.2f;", tot / div; n = 0; for (t in s) if (s[t] > 0) printf "%s %s %.2f", (n++ ? "," : ""), t, s[t] / div; print ""}' \
+    "$out/$phase-remote-$1.prom" "$out/$phase-remote-$2.prom"
+}
 node_links() { api 1 "/v1/nodes?address=$(addr_of "$1")" | jq -r --arg a "$(addr_of "$1")" '.nodes[] | select(.address | endswith($a)) | .links // "?"' 2>/dev/null || echo "?"; }
 
 # start_sims TAG SESSIONS LINKS [sim args...]: as many simulator processes as SIM_MAX allows, prefixes TAGc0, TAGc1, ...
@@ -159,17 +183,26 @@ for step in $STEPS; do
   sessions=$(( (step - have) / LINKS ))
   [ "$sessions" -gt 0 ] || continue
   t0=$(ms)
+  remote_snapshot "attach0-$step"
   start_sims "st$step" "$sessions" "$LINKS" --servers "$(tunnels 1 2 3)"
   waited=$(wait_open "$sim_links_started")
   attach=$([[ "$waited" =~ ^[0-9]+$ ]] && echo "$(( $(ms) - t0 )) ms" || echo "$waited")
   have=$sim_links_started
   sleep "$SETTLE"
-  declare -A rss links t0cpu
+  declare -A rss links t0cpu t1cpu
+  remote_snapshot "rest0-$have"; rest0=$(ms)
   for n in 1 2 3; do t0cpu[$n]=$(cpu_ticks "${node_pid[$n]}"); done
   sleep "$CPU_WINDOW"
+  for n in 1 2 3; do t1cpu[$n]=$(cpu_ticks "${node_pid[$n]}"); done
+  # The rest window goes on past the CPU window, before anything asks the admin API (its queries are remote messages too).
+  [ "$REST_WINDOW" -gt "$CPU_WINDOW" ] && sleep $((REST_WINDOW - CPU_WINDOW))
+  remote_snapshot "rest1-$have"; rest_s=$(awk -v a="$rest0" -v b="$(ms)" 'BEGIN {printf "%.1f", (b - a) / 1000}')
   say "== $have links ($((have / LINKS)) sessions x $LINKS), spread over three nodes; this step's $((sessions * LINKS)) new links attached in $attach (jitter ${JITTER_MS} ms)"
+  say "remote messages per new link while this step's links attached (the endpoint's link count, attach, first report; every node, sent): $(remote_report "attach0-$step" "rest0-$have" "$((sessions * LINKS))")"
+  say "remote messages at rest over ${rest_s} s (every node's connect_remote_messages_total, sent), per second: $(remote_report "rest0-$have" "rest1-$have" "$rest_s")"
+  say "  per second per 1,000 sessions: $(remote_report "rest0-$have" "rest1-$have" "$(awk -v r="$rest_s" -v s="$((have / LINKS))" 'BEGIN {print r * s / 1000}')")"
   for n in 1 2 3; do
-    t1=$(cpu_ticks "${node_pid[$n]}")
+    t1=${t1cpu[$n]}
     rss[$n]=$(rss_kib "${node_pid[$n]}"); links[$n]=$(node_links "$n")
     cpu=$(awk -v a="${t0cpu[$n]}" -v b="$t1" -v w="$CPU_WINDOW" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) / hz / w * 100}')
     per10k=$(awk -v c="$cpu" -v l="${links[$n]}" 'BEGIN {if (l > 0) printf "%.1f", c * 10000 / l; else print "-"}')
@@ -277,5 +310,44 @@ if [ "$DRAIN_LINKS" -gt 0 ]; then
   for _ in $(seq 1 $((BOUND * 5))); do kill -0 "${node_pid[1]}" 2>/dev/null || break; sleep 0.2; done
   say "node1 after SIGTERM (leave, hand-off): $(kill -0 "${node_pid[1]}" 2>/dev/null && echo "still running after $BOUND s" || echo "exited after $(( $(ms) - t0 )) ms"); members seen by node2: $(api 2 /v1/nodes | jq -c '[.nodes[] | {a: .address[-5:], s: .status}]' 2>/dev/null)"
   rm -f "$f"
+  cleanup
+fi
+
+# ---- 4. control plane: remote messages per new stream, by where the session's entity and link are ----
+if [ "$CP_STREAMS" -gt 0 ]; then
+  phase=cp
+  start_cluster
+  sleep 5
+  start_sims cp "$CP_SESSIONS" 1 --servers "$(tunnels 1 2 3)"
+  waited=$(wait_open "$CP_SESSIONS")
+  # Past every link's first (jittered, 5-10 s) load report; the next comes ~60 s later, so the runs below see at most
+  # one forced report per idle link (CP_SESSIONS in all), against several messages per stream.
+  sleep 12
+  f="$out/cp-sessions.json"
+  api 1 "/v1/sessions?limit=1000" >"$f" || true
+  a1=$(addr_of 1)
+  # pick FILTER: the first session whose one link and entity satisfy FILTER (jq; $e = entity host:port, $l = link's, $a = node 1's).
+  pick() {
+    jq -r --arg a "$a1" ".sessions[] | select((.links | length) == 1) | (.entityNode | split(\"@\") | last) as \$e | (.links[0].node | split(\"@\") | last) as \$l | select($1) | .name" "$f" 2>/dev/null | head -1
+  }
+  say "== control plane: $CP_SESSIONS one-link sessions attached after $waited ms; $CP_STREAMS streams of each kind, one after the other, through node1's proxy (${a1})"
+  for placement in 'via:$e != $a and $l != $a and $e != $l' 'entity:$e == $a and $l != $a' 'link:$l == $a and $e != $a'; do
+    name=${placement%%:*}; session=$(pick "${placement#*:}")
+    if [ -z "$session" ]; then say "placement $name: no session of the $CP_SESSIONS is placed so (raise CP_SESSIONS)"; continue; fi
+    where=$(jq -r --arg s "$session" '.sessions[] | select(.name == $s) | "entity on \(.entityNode | split("@") | last), link on \(.links[0].node | split("@") | last)"' "$f")
+    for kind in connect get; do
+      remote_snapshot "$name-$kind-0"
+      ok=0
+      for i in $(seq 1 "$CP_STREAMS"); do
+        if [ "$kind" = connect ]; then args=(-p); else args=(); fi
+        body=$(curl -s -m 20 "${args[@]}" -x "http://$session:$TOKEN@127.0.0.1:$(( $(base_of 1) + 1 ))" "http://app.internal/cp/$i" 2>/dev/null || true)
+        [ "$body" = "ok $session" ] && ok=$((ok + 1))
+      done
+      # The link's load report for the last stream is debounced by 50 ms; let it land.
+      sleep 2
+      remote_snapshot "$name-$kind-1"
+      say "placement $name ($session: $where), $kind: $ok of $CP_STREAMS ok; remote messages per stream (all nodes, sent): $(remote_report "$name-$kind-0" "$name-$kind-1" "$CP_STREAMS")"
+    done
+  done
   cleanup
 fi

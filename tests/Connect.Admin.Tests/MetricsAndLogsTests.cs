@@ -96,6 +96,49 @@ public sealed partial class MetricsAndLogsTests(ClusterFixture cluster)
         Assert.Equal(0, Get(node2, "connect_proxy_requests_total{kind=\"connect\",outcome=\"ok\"}"));
     }
 
+    private static double Sum(Dictionary<string, double> samples, string prefix) =>
+        samples.Where(p => p.Key.StartsWith(prefix, StringComparison.Ordinal)).Sum(p => p.Value);
+
+    /// <summary>
+    /// A stream through node 1 for a session whose link is on node 2 crosses nodes on the control path: node 1 asks the
+    /// entity (remote when it lives on node 2) or the link reports its load to the entity (remote when it lives on
+    /// node 1). Either way both nodes count remote Connect messages by type, and what one sends the other receives.
+    /// </summary>
+    [Fact]
+    public async Task Remote_messages_are_counted_by_type_when_a_stream_crosses_nodes()
+    {
+        const string remote = "connect_remote_messages_total{direction=";
+        var before1 = await ScrapeAsync(cluster.Node1);
+        var before2 = await ScrapeAsync(cluster.Node2);
+
+        using (var tunnel = await ProxyClient.ConnectAsync(cluster.Node1.ProxyPort, $"127.0.0.1:{cluster.Targets.EchoPort}", ProxyClient.Basic("beta")))
+        {
+            Assert.Equal(200, tunnel.Status);
+            await tunnel.Stream.WriteAsync(new byte[100]);
+            tunnel.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            var echoed = new MemoryStream();
+            await tunnel.Stream.CopyToAsync(echoed);
+            Assert.Equal(100, echoed.Length);
+        }
+
+        await Eventually.AssertAsync(async () =>
+        {
+            var after1 = await ScrapeAsync(cluster.Node1);
+            var after2 = await ScrapeAsync(cluster.Node2);
+            var out1 = Sum(after1, remote + "\"out\"") - Sum(before1, remote + "\"out\"");
+            var in2 = Sum(after2, remote + "\"in\"") - Sum(before2, remote + "\"in\"");
+            var out2 = Sum(after2, remote + "\"out\"") - Sum(before2, remote + "\"out\"");
+            var in1 = Sum(after1, remote + "\"in\"") - Sum(before1, remote + "\"in\"");
+            Assert.True(out1 + out2 >= 1, $"remote messages sent: node1 {out1}, node2 {out2}");
+            Assert.Equal(out1 + out2, in1 + in2);
+            // The types are the protocol's manifests: an ask for the stream ("open") or a load report ("load").
+            var types = after1.Concat(after2).Where(p => p.Key.StartsWith(remote, StringComparison.Ordinal) && p.Value > 0).Select(p => p.Key).ToList();
+            Assert.Contains(types, t => t.Contains("type=\"open\"", StringComparison.Ordinal) || t.Contains("type=\"load\"", StringComparison.Ordinal));
+            Assert.True(Get(after1, "connect_remote_message_bytes_total{direction=\"out\",type=\"open\"}") + Get(after2, "connect_remote_message_bytes_total{direction=\"out\",type=\"load\"}") > 0);
+            return true;
+        });
+    }
+
     /// <summary>
     /// docs/OPERATIONS.md is the operator's list of series: every row of its Metrics table must be in a scrape of a
     /// fresh-enough node, whether or not the instrument has a sample yet (connect.limits.hit was missing: its meter

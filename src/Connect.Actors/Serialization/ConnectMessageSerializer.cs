@@ -67,6 +67,13 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
 
     private static readonly FrozenDictionary<Type, string> Manifests = Types.ToFrozenDictionary(p => p.Value, p => p.Key);
 
+    /// <summary>The manifests in counting order (<see cref="Counts"/> has one slot each).</summary>
+    private static readonly string[] ManifestOrder = [.. Types.Keys.Order(StringComparer.Ordinal)];
+
+    private static readonly FrozenDictionary<Type, int> SlotByType = ManifestOrder.Select((m, i) => (Type: Types[m], Slot: i)).ToFrozenDictionary(p => p.Type, p => p.Slot);
+
+    private static readonly FrozenDictionary<string, int> SlotByManifest = ManifestOrder.Select((m, i) => (Manifest: m, Slot: i)).ToFrozenDictionary(p => p.Manifest, p => p.Slot);
+
     private readonly JsonSerializerOptions _json;
 
     public ConnectMessageSerializer(ExtendedActorSystem system)
@@ -83,6 +90,17 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
 
     public override int Identifier => SerializerId;
 
+    /// <summary>
+    /// This node's remote traffic of Connect messages by manifest. Akka.Remote calls <see cref="ToBinary"/> once for every
+    /// message sent to another node and <see cref="FromBinary"/> once for every one received; a local send is never
+    /// serialized (<c>akka.actor.serialize-messages</c> is off), so these count remoting only.
+    /// </summary>
+    public RemoteMessageCounts Counts { get; } = new(ManifestOrder);
+
+    /// <summary>The instance <paramref name="system"/> uses for Connect's messages, or null when none is bound.</summary>
+    public static ConnectMessageSerializer? Of(ActorSystem system) =>
+        system.Serialization.FindSerializerForType(typeof(OpenStream)) as ConnectMessageSerializer;
+
     /// <summary>All message types this serializer is bound to (for the binding and the round-trip tests).</summary>
     public static IReadOnlyCollection<Type> MessageTypes => Types.Values;
 
@@ -91,12 +109,21 @@ public sealed class ConnectMessageSerializer : SerializerWithStringManifest
             ? manifest
             : throw new ArgumentException($"{o.GetType()} has no manifest in {nameof(ConnectMessageSerializer)}; add one");
 
-    public override byte[] ToBinary(object obj) => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _json);
+    public override byte[] ToBinary(object obj)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _json);
+        Counts.CountSent(SlotByType.TryGetValue(obj.GetType(), out var slot) ? slot : Counts.UnknownSlot, bytes.Length);
+        return bytes;
+    }
 
-    public override object FromBinary(byte[] bytes, string manifest) =>
-        Types.TryGetValue(manifest, out var type)
-            ? JsonSerializer.Deserialize(bytes, type, _json) ?? throw new System.Runtime.Serialization.SerializationException($"empty payload for '{manifest}'")
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        var known = SlotByManifest.TryGetValue(manifest, out var slot);
+        Counts.CountReceived(known ? slot : Counts.UnknownSlot, bytes.Length);
+        return known
+            ? JsonSerializer.Deserialize(bytes, Types[manifest], _json) ?? throw new System.Runtime.Serialization.SerializationException($"empty payload for '{manifest}'")
             : throw new System.Runtime.Serialization.SerializationException($"unknown manifest '{manifest}' (a newer node's message?)");
+    }
 
     private sealed class ActorRefConverter(ExtendedActorSystem system) : JsonConverter<IActorRef>
     {

@@ -81,6 +81,12 @@ public sealed partial class NodeLifecycle(
     /// <summary>Members that said they are not draining when this node last asked; suggested first.</summary>
     private volatile IReadOnlySet<Address> _knownReady = new HashSet<Address>();
 
+    /// <summary>
+    /// The share of this node's links each peer should take (by address), from the peers' link counts at the last refresh
+    /// (<see cref="SuggestionSpread.Shares{TPeer}"/>): who each agent is sent to first. Empty before a refresh.
+    /// </summary>
+    private volatile IReadOnlyDictionary<Address, double> _shares = new Dictionary<Address, double>();
+
     /// <summary>How long a drain waits for the other members to say whether they drain too.</summary>
     private static readonly TimeSpan PeerAskTimeout = TimeSpan.FromSeconds(5);
 
@@ -92,7 +98,31 @@ public sealed partial class NodeLifecycle(
     /// agent sent to the oldest would move again one step later (three moves per agent in a three-node roll instead of
     /// one). Called synchronously by link actors, so it reads what the last refresh learnt.
     /// </summary>
-    public IReadOnlyList<string> SuggestedServers()
+    public IReadOnlyList<string> SuggestedServers() => Candidates().Select(c => c.Url).ToList();
+
+    /// <summary>
+    /// The suggestions for one session's agent: <see cref="SuggestedServers()"/>, with the peer this session is sent to
+    /// first moved to the front. That peer is drawn from the shares the last refresh computed from the peers' link counts
+    /// (<see cref="SuggestionSpread"/>), by a hash of the session id: a scale-down spreads the drained agents over the
+    /// peers by their room, while a surge roll (a replacement with no links, old nodes as full as this one) still sends
+    /// every agent to the replacement. Without counts (no refresh, no peer answered) the order is the plain one.
+    /// </summary>
+    public IReadOnlyList<string> SuggestedServers(string sessionId)
+    {
+        var candidates = Candidates();
+        var shares = _shares;
+        var weighted = candidates.Where(c => shares.ContainsKey(c.Address)).DistinctBy(c => c.Address).ToDictionary(c => c, c => shares[c.Address]);
+        var first = candidates.Count > 1 ? SuggestionSpread.Pick(sessionId, weighted, c => c.Address.ToString()) : null;
+        return first is null
+            ? candidates.Select(c => c.Url).ToList()
+            : [first.Url, .. candidates.Where(c => c != first).Select(c => c.Url)];
+    }
+
+    /// <summary>A member that may be suggested, with its tunnel URL.</summary>
+    private sealed record Candidate(Address Address, string Url);
+
+    /// <summary>The members that may be suggested, in the plain order (answered "not draining" first, then newest first).</summary>
+    private List<Candidate> Candidates()
     {
         var system = services.GetService<ActorSystem>();
         if (system is null)
@@ -107,10 +137,11 @@ public sealed partial class NodeLifecycle(
             .Where(m => m.Status == MemberStatus.Up && !m.Address.Equals(cluster.SelfAddress) && !draining.Contains(m.Address) && !unreachable.Contains(m))
             .OrderBy(m => ready.Contains(m.Address) ? 0 : 1)
             .ThenByDescending(m => m, Member.AgeOrdering)
-            .SelectMany(m => m.Roles)
-            .Where(r => r.StartsWith(TunnelUrlRolePrefix, StringComparison.Ordinal))
-            .Select(FromTunnelUrlRole)
-            .OfType<string>()
+            .SelectMany(m => m.Roles
+                .Where(r => r.StartsWith(TunnelUrlRolePrefix, StringComparison.Ordinal))
+                .Select(FromTunnelUrlRole)
+                .OfType<string>()
+                .Select(url => new Candidate(m.Address, url)))
             .ToList();
     }
 
@@ -140,15 +171,17 @@ public sealed partial class NodeLifecycle(
             {
                 var info = await system.ActorSelection(member.Address + Connect.Host.Admin.NodeInfoActor.Path)
                     .Ask<NodeSummary>(GetNodeSummary.Instance, PeerAskTimeout, cancellationToken).ConfigureAwait(false);
-                return (member.Address, Draining: (bool?)info.Draining);
+                return (member.Address, Draining: (bool?)info.Draining, info.Links);
             }
             catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or OperationCanceledException or ActorNotFoundException)
             {
-                return (member.Address, Draining: (bool?)null);
+                return (member.Address, Draining: (bool?)null, Links: 0);
             }
         })).ConfigureAwait(false);
         _knownDraining = answers.Where(a => a.Draining == true).Select(a => a.Address).ToHashSet();
         _knownReady = answers.Where(a => a.Draining == false).Select(a => a.Address).ToHashSet();
+        // Only peers that answered have a count; the links to share out are the ones this node holds now.
+        _shares = SuggestionSpread.Shares(answers.Where(a => a.Draining == false).ToDictionary(a => a.Address, a => a.Links), links.Count);
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Akka.Actor;
 using Akka.Cluster;
+using Connect.Actors.Serialization;
 using Connect.Host.Draining;
 using Connect.Host.Tunnels;
 using Connect.Routing.Links;
@@ -17,6 +18,7 @@ public sealed class NodeMetrics : IDisposable
     public const string MeterName = "Connect.Node";
 
     private readonly Meter _meter;
+    private RemoteMessageCounts? _remoteCounts;
 
     public NodeMetrics(IMeterFactory factory, LinkRegistry links, NodeLifecycle lifecycle, IServiceProvider services)
     {
@@ -43,6 +45,45 @@ public sealed class NodeMetrics : IDisposable
         // The actor system starts after the services are built; until then the cluster gauges report nothing.
         _meter.CreateObservableGauge("connect.cluster.members", () => Members(services), "{member}", "Cluster members by status, as this node sees them.");
         _meter.CreateObservableGauge("connect.cluster.unreachable", () => Unreachable(services), "{member}", "Members this node's failure detector marks unreachable.");
+        // Counted by the serializer Akka.Remote calls for each of Connect's messages that crosses a node boundary (a
+        // local send is never serialized); Akka's own heartbeats, gossip and sharding messages are not in it.
+        _meter.CreateObservableCounter("connect.remote.messages", () => RemoteTotals(services, t => (t.Sent, t.Received)), "{message}",
+            "Connect's control messages sent to (out) and received from (in) other nodes over Akka.Remote, by message type; Akka's own cluster and sharding messages are not counted.");
+        _meter.CreateObservableCounter("connect.remote.message.bytes", () => RemoteTotals(services, t => (t.SentBytes, t.ReceivedBytes)), "By",
+            "Serialized payload bytes of those messages (without Akka.Remote's envelope), by direction and message type.");
+    }
+
+    /// <summary>One measurement per direction and message type that has been seen at least once either way (so a scrape lists what this node uses, not every manifest).</summary>
+    private IEnumerable<Measurement<long>> RemoteTotals(IServiceProvider services, Func<RemoteMessageTotals, (long Out, long In)> pick)
+    {
+        var counts = _remoteCounts ??= RemoteCountsOf(services);
+        if (counts is null)
+        {
+            yield break;
+        }
+        foreach (var totals in counts.Totals())
+        {
+            if (totals.Sent == 0 && totals.Received == 0)
+            {
+                continue;
+            }
+            var (sent, received) = pick(totals);
+            var type = new KeyValuePair<string, object?>("type", totals.Type);
+            yield return new Measurement<long>(sent, new KeyValuePair<string, object?>("direction", "out"), type);
+            yield return new Measurement<long>(received, new KeyValuePair<string, object?>("direction", "in"), type);
+        }
+    }
+
+    private static RemoteMessageCounts? RemoteCountsOf(IServiceProvider services)
+    {
+        try
+        {
+            return ConnectMessageSerializer.Of(services.GetRequiredService<ActorSystem>())?.Counts;
+        }
+        catch (Exception e) when (e is InvalidOperationException or NullReferenceException or ObjectDisposedException)
+        {
+            return null;
+        }
     }
 
     private static Cluster? ClusterOf(IServiceProvider services)

@@ -151,7 +151,7 @@ public static partial class TunnelEndpoint
         // registered link without its actor would miss the GOAWAY. (A grant naming the link before it is registered
         // only makes the broker ask again.)
         link.Actor = system.ActorOf(
-            LinkActor.Props(link.SessionId, link.LinkId, link.Mux, link.Since, region.ActorRef, node.Address, node.DataEndpoint, lifecycle.SuggestedServers, loggers)
+            LinkActor.Props(link.SessionId, link.LinkId, link.Mux, link.Since, region.ActorRef, node.Address, node.DataEndpoint, () => lifecycle.SuggestedServers(link.SessionId), loggers)
                 .WithMailbox(LeanMailbox.Id), // one per link, idle for minutes: no 32-slot queue segment each
             "link-" + Uri.EscapeDataString(linkId));
         links.Add(link);

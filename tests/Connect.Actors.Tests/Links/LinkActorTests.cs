@@ -91,6 +91,24 @@ public sealed class LinkActorTests(ITestOutputHelper output) : ActorTestBase(out
         await ExpectAttachAsync();
     }
 
+    /// <summary>
+    /// Issue 16's control-plane item: once the entity has answered, load reports go straight to its reference (one remote
+    /// message when it lives on another node), never through the shard region again.
+    /// </summary>
+    [Fact]
+    public async Task Once_the_entity_answered_load_reports_go_to_it_directly_not_through_the_region()
+    {
+        var actor = StartLink();
+        await ExpectAttachAsync();
+        var entity = CreateTestProbe("entity");
+        entity.Send(actor, new LinkAttached(Session, LinkId));
+
+        await using var stream = await _pair.Server.OpenStreamAsync("echo:1").WaitAsync(Bound);
+        var opened = await entity.FishForMessageAsync<ReportLinkLoad>(r => r.Load.ActiveStreams == 1, Bound);
+        Assert.Equal(LinkId, opened.LinkId);
+        await _region.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(500));
+    }
+
     [Fact]
     public async Task LinkUnknown_makes_the_link_attach_again()
     {
