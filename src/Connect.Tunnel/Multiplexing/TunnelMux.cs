@@ -35,6 +35,8 @@ public sealed class TunnelMux : IAsyncDisposable
     private bool _goAwayReceived;
     private LinkCloseInfo? _closeInfo;
     private int _started;
+    // _streams.Count, written under _sync and read without it by writers choosing their frame size (DataChunk).
+    private int _streamCount;
 
     public TunnelMux(IFrameTransport transport, MuxOptions options)
     {
@@ -63,6 +65,19 @@ public sealed class TunnelMux : IAsyncDisposable
     public Task<LinkCloseInfo> Closed => _closed.Task;
 
     public int ActiveStreams { get { lock (_sync) { return _streams.Count; } } }
+
+    /// <summary>
+    /// Largest DATA payload a writer should send now: <see cref="MuxOptions.SoloDataChunk"/> while at most one stream
+    /// is open (bulk), else <see cref="MuxOptions.MaxDataChunk"/> (the fairness quantum between streams).
+    /// </summary>
+    internal int DataChunk
+    {
+        get
+        {
+            var chunk = Options.MaxDataChunk;
+            return Volatile.Read(ref _streamCount) <= 1 ? Math.Min(Math.Max(chunk, Options.SoloDataChunk), ProtocolLimits.MaxFramePayload) : chunk;
+        }
+    }
 
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
@@ -163,6 +178,7 @@ public sealed class TunnelMux : IAsyncDisposable
             }
             stream = new MuxStream(this, id, target, locallyOpened: true);
             _streams.Add(id, stream);
+            Volatile.Write(ref _streamCount, _streams.Count);
             // Queued under the lock that took the id: the peer requires OPEN ids to increase, so
             // two concurrent opens must not put their OPEN frames on the wire out of order.
             _send.EnqueuePriority(FrameCodec.EncodeOpen(id, target), wake: false);
@@ -494,6 +510,7 @@ public sealed class TunnelMux : IAsyncDisposable
             else
             {
                 _streams.Add(id, stream);
+                Volatile.Write(ref _streamCount, _streams.Count);
             }
         }
         if (refusal is not null)
@@ -514,6 +531,7 @@ public sealed class TunnelMux : IAsyncDisposable
         lock (_sync)
         {
             removed = _streams.Remove(stream.Id);
+            Volatile.Write(ref _streamCount, _streams.Count);
             retire = removed && _idsExhausted && _streams.Count == 0;
         }
         if (removed)
@@ -555,8 +573,8 @@ public sealed class TunnelMux : IAsyncDisposable
         _send.EnqueuePriority(frame);
     }
 
-    /// <summary>Queues DATA (the caller has taken the credit, at most MaxDataChunk); false when the link is closed.</summary>
-    internal bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload) => _send.EnqueueData(streamId, payload);
+    /// <summary>Queues DATA (the caller has taken the credit, at most <paramref name="maxPayload"/>, its <see cref="DataChunk"/>); false when the link is closed.</summary>
+    internal bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload, int maxPayload) => _send.EnqueueData(streamId, payload, maxPayload);
 
     /// <summary>Queues a pooled block that holds one whole DATA frame; the scheduler owns (and returns) it from here on, queued or not.</summary>
     internal bool EnqueueDataBlock(uint streamId, byte[] block, int length) => _send.EnqueueDataBlock(streamId, block, length);
