@@ -348,8 +348,12 @@ public sealed class MuxStream : Stream
         _opened.TrySetException(new StreamOpenException(code, reason));
     }
 
-    /// <summary>Takes a DATA payload; returns a violation when the peer broke the window (a link error).</summary>
-    internal string? OnData(ReadOnlySpan<byte> payload, out bool dataAfterFin)
+    /// <summary>
+    /// Takes a DATA payload; returns a violation when the peer broke the window (a link error). <paramref name="owned"/>,
+    /// when not null, is a pooled array holding the payload at its start (the read loop received it there): the stream
+    /// keeps it as a segment instead of copying the payload, and sets it to null; else the caller still owns it.
+    /// </summary>
+    internal string? OnData(ReadOnlySpan<byte> payload, out bool dataAfterFin, ref byte[]? owned)
     {
         dataAfterFin = false;
         lock (_sync)
@@ -368,7 +372,13 @@ public sealed class MuxStream : Stream
                 return $"stream {Id}: DATA of {payload.Length} bytes exceeds the remaining window of {_receiveWindow}";
             }
             _receiveWindow -= payload.Length;
-            if (_tail is { } tail && tail.Array.Length - tail.Count >= payload.Length)
+            if (owned is not null)
+            {
+                // Kept as it is: the array is the pool bucket of the frame's size, as a segment rented here would be.
+                _segments.Enqueue(_tail = new Segment(owned, payload.Length));
+                owned = null;
+            }
+            else if (_tail is { } tail && tail.Array.Length - tail.Count >= payload.Length)
             {
                 payload.CopyTo(tail.Array.AsSpan(tail.Count));
                 tail.Count += payload.Length;
