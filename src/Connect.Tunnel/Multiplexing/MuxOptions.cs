@@ -20,7 +20,7 @@ public sealed record MuxOptions
     /// protocol's 64 KiB by default, so half the frames, target reads, WebSocket messages and wake-ups per MiB of
     /// <see cref="MaxDataChunk"/>. As soon as another stream is open, writers go back to <see cref="MaxDataChunk"/>,
     /// so no frame of one stream holds another stream's small response back by more than that (the fairness quantum).
-    /// Never below <see cref="MaxDataChunk"/>; at most <see cref="Frames.ProtocolLimits.MaxFramePayload"/>.
+    /// Never below <see cref="MaxDataChunk"/> (0 turns it off); at most <see cref="Frames.ProtocolLimits.MaxFramePayload"/>.
     /// </summary>
     public int SoloDataChunk { get; init; } = Frames.ProtocolLimits.MaxFramePayload;
 
