@@ -22,10 +22,10 @@ public class BulkFrameTests
     }
 
     /// <summary>Like the agent: dialled, accepts OPENs from the raw peer (the server) and hands them to the test.</summary>
-    private static async Task<(RawLink Link, ChannelReader<MuxStream> Accepted)> AgentLinkAsync(TransportKind kind)
+    private static async Task<(RawLink Link, ChannelReader<MuxStream> Accepted)> AgentLinkAsync(TransportKind kind, bool receiveDataDirect = false)
     {
         var accepted = Channel.CreateUnbounded<MuxStream>();
-        var link = await RawLink.StartAsync(kind, MuxPair.AgentOptions, incoming => accepted.Writer.TryWrite(incoming.Accept()));
+        var link = await RawLink.StartAsync(kind, MuxPair.AgentOptions with { ReceiveDataDirect = receiveDataDirect }, incoming => accepted.Writer.TryWrite(incoming.Accept()));
         return (link, accepted.Reader);
     }
 
@@ -104,7 +104,7 @@ public class BulkFrameTests
     [MemberData(nameof(Cuts))]
     public async Task Large_data_frames_split_across_receives_reach_the_reader_byte_for_byte(int[] cuts, bool cutInsideLargePayload)
     {
-        var (link, accepted) = await AgentLinkAsync(TransportKind.WebSocket);
+        var (link, accepted) = await AgentLinkAsync(TransportKind.WebSocket, receiveDataDirect: true);
         await using var _ = link;
         await using var stream = await OpenAsync(link, accepted, 2);
 
@@ -138,7 +138,7 @@ public class BulkFrameTests
     [Fact]
     public async Task A_message_that_ends_inside_a_large_frame_being_received_directly_closes_the_link_with_1002()
     {
-        var (link, accepted) = await AgentLinkAsync(TransportKind.WebSocket);
+        var (link, accepted) = await AgentLinkAsync(TransportKind.WebSocket, receiveDataDirect: true);
         await using var _ = link;
         await using var stream = await OpenAsync(link, accepted, 2);
 

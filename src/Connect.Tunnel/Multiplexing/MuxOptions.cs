@@ -24,6 +24,14 @@ public sealed record MuxOptions
     /// </summary>
     public int SoloDataChunk { get; init; } = Frames.ProtocolLimits.MaxFramePayload;
 
+    /// <summary>
+    /// On a WebSocket, receive the payload of a large DATA frame straight into the array the stream keeps (one copy
+    /// less per byte), reading the next header alone after such a frame. For the node's side of agent links, where
+    /// those small reads are served from Kestrel's pipe; on the agent a header read can cost a socket receive of its
+    /// own (its WebSocket reads the socket through a small buffer), so there it stays off.
+    /// </summary>
+    public bool ReceiveDataDirect { get; init; }
+
     /// <summary>Largest WebSocket message accepted, in bytes; larger closes the link with 1009.</summary>
     public int MaxMessageSize { get; init; } = 1024 * 1024;
 

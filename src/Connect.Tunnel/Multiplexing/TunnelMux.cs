@@ -280,7 +280,7 @@ public sealed class TunnelMux : IAsyncDisposable
 
     /// <summary>
     /// Smallest DATA payload the read loop receives straight into a buffer of its own that the stream then keeps
-    /// (message-based transports): one copy per byte less on the receive path than receiving it into the loop's
+    /// (message-based transports, with <see cref="MuxOptions.ReceiveDataDirect"/>): one copy per byte less on the receive path than receiving it into the loop's
     /// buffer and copying it into the stream's segment. Smaller frames are still packed into shared segments.
     /// </summary>
     internal const int DirectReceiveMinPayload = 16 * 1024;
@@ -288,7 +288,7 @@ public sealed class TunnelMux : IAsyncDisposable
     private async Task<LinkCloseInfo> ReadLoopAsync()
     {
         var frameBufferSize = ProtocolLimits.HeaderSize + ProtocolLimits.MaxFramePayload;
-        var direct = _transport.IsMessageBased;
+        var direct = _transport.IsMessageBased && Options.ReceiveDataDirect;
         byte[]? buffer = null;
         var filled = 0;
         long messageBytes = 0;
