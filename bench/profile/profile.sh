@@ -8,6 +8,7 @@
 #   bench/profile/profile.sh [LABEL] [MiB per download, default 256] [downloads per window, default 6]
 # COUNTS_ONLY=1 skips the flame graphs; SKIP_BUILD=1 the Release build.
 # PROFILE_ENV="NAME=VALUE ..." adds environment variables to the node and the agent (to try a runtime knob).
+# NODE_DLL / AGENT_DLL run another build (an A/B "before" built with `dotnet build -c Release -o DIR`); SKIP_BUILD implied.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -29,20 +30,23 @@ trap cleanup EXIT
 export PATH="$PATH:$HOME/.dotnet/tools"
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { for _ in $(seq 1 50); do c=$((30000 + RANDOM % 20000)); port_free "$c" && { echo "$c"; return; }; done; exit 1; }
+# Below the kernel's ephemeral range (32768-60999): a busy machine's outgoing connections cannot hold these ports.
+free_port() { for _ in $(seq 1 50); do c=$((20000 + RANDOM % 12000)); port_free "$c" && { echo "$c"; return; }; done; exit 1; }
 wait_port() { for _ in $(seq 1 300); do port_free "$1" || return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
 
-[[ -n ${SKIP_BUILD:-} ]] || for project in src/Connect.Host src/Connect.Client; do
+node_dll=${NODE_DLL:-src/Connect.Host/bin/Release/net10.0/connect-node.dll}
+agent_dll=${AGENT_DLL:-src/Connect.Client/bin/Release/net10.0/connect-client.dll}
+[[ -n ${SKIP_BUILD:-}${NODE_DLL:-}${AGENT_DLL:-} ]] || for project in src/Connect.Host src/Connect.Client; do
   dotnet build -c Release "$project" -nologo -v quiet >/dev/null
 done
 
 src_port=$(free_port); python3 bench/profile/source.py "$src_port" $((mib << 20)) & pids+=($!); src_pid=$!
 tunnel=$(free_port); proxy=$(free_port); admin=$(free_port); cluster=$(free_port); data=$(free_port)
-env ${PROFILE_ENV:-} DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 dotnet src/Connect.Host/bin/Release/net10.0/connect-node.dll \
+env ${PROFILE_ENV:-} DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 dotnet "$node_dll" \
   --tunnel-port "$tunnel" --proxy-port "$proxy" --admin-port "$admin" --cluster-port "$cluster" --data-port "$data" \
   --Logging:LogLevel:Default=Warning --Logging:LogLevel:Akka=Warning >"$work/node.log" 2>&1 & pids+=($!); node_pid=$!
 wait_port "$proxy"; wait_port "$src_port"
-env ${PROFILE_ENV:-} DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 dotnet src/Connect.Client/bin/Release/net10.0/connect-client.dll --server "ws://127.0.0.1:$tunnel" \
+env ${PROFILE_ENV:-} DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 dotnet "$agent_dll" --server "ws://127.0.0.1:$tunnel" \
   --session prof --token dev-token-not-secret --status-interval 0 >"$work/agent.log" 2>&1 & pids+=($!); agent_pid=$!
 
 squid_port=$(free_port)
@@ -91,7 +95,7 @@ counts="$out/counts-$label.txt"
 {
   echo "# $label: $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg), $count x $mib MiB CONNECT downloads per path, one stream"
   echo "# git $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet || echo '+dirty')"
-  echo "# PROFILE_ENV=${PROFILE_ENV:-}"
+  echo "# PROFILE_ENV=${PROFILE_ENV:-} node=$node_dll agent=$agent_dll"
 } >"$counts"
 downloads "$connect_proxy" >/dev/null # warm-up (JIT)
 for path in connect squid; do

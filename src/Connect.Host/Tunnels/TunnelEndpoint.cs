@@ -144,6 +144,7 @@ public static partial class TunnelEndpoint
             KeepAliveTimeout = tunnel.KeepAliveTimeout,
             KeepAliveSweep = keepAlive,
             SkipPingWhilePeerPings = true, // the agent pings every link; our PONGs are its sign of life (PROTOCOL.md section 5)
+            ReceiveDataDirect = true, // what the agent sends (downloads) skips one copy (bench/ANALYSIS.md, issue 15)
         });
         var linkId = $"{session}.{Guid.NewGuid().ToString("N")[..10]}";
         var link = new TunnelLink(linkId, session, mux, remote, DateTimeOffset.UtcNow);

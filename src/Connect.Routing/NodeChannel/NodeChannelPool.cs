@@ -221,6 +221,9 @@ public static class NodeChannelSockets
         MaxStreams = 65536,
         KeepAliveInterval = TimeSpan.FromSeconds(1),
         KeepAliveTimeout = SilenceLimit,
+        // No 64 KiB frames for a stream alone on a channel (as agent links send): one channel carries every proxied
+        // stream between two nodes, and with them the fairness p99 across nodes rose (bench/ANALYSIS.md, issue 15).
+        SoloDataChunk = 0,
     };
 
     /// <summary>How long a node channel may hear nothing from its peer before it is closed as dead.</summary>

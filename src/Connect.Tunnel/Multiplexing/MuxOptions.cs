@@ -15,6 +15,23 @@ public sealed record MuxOptions
     /// <summary>Largest DATA payload this side sends (at most the protocol's 64 KiB).</summary>
     public int MaxDataChunk { get; init; } = 32 * 1024;
 
+    /// <summary>
+    /// Largest DATA payload a stream sends while it is the only stream open on its link (a bulk transfer): the
+    /// protocol's 64 KiB by default, so half the frames, target reads, WebSocket messages and wake-ups per MiB of
+    /// <see cref="MaxDataChunk"/>. As soon as another stream is open, writers go back to <see cref="MaxDataChunk"/>,
+    /// so no frame of one stream holds another stream's small response back by more than that (the fairness quantum).
+    /// Never below <see cref="MaxDataChunk"/> (0 turns it off); at most <see cref="Frames.ProtocolLimits.MaxFramePayload"/>.
+    /// </summary>
+    public int SoloDataChunk { get; init; } = Frames.ProtocolLimits.MaxFramePayload;
+
+    /// <summary>
+    /// On a WebSocket, receive the payload of a large DATA frame straight into the array the stream keeps (one copy
+    /// less per byte), reading the next header alone after such a frame. For the node's side of agent links, where
+    /// those small reads are served from Kestrel's pipe; on the agent a header read can cost a socket receive of its
+    /// own (its WebSocket reads the socket through a small buffer), so there it stays off.
+    /// </summary>
+    public bool ReceiveDataDirect { get; init; }
+
     /// <summary>Largest WebSocket message accepted, in bytes; larger closes the link with 1009.</summary>
     public int MaxMessageSize { get; init; } = 1024 * 1024;
 

@@ -82,11 +82,12 @@ internal sealed class MuxSendScheduler
     public void Wake() => _writeSignal.Set();
 
     /// <summary>
-    /// Queues DATA (the caller has taken the credit, at most MaxDataChunk). When the last queued frame is still
-    /// this stream's DATA and the sum fits MaxDataChunk, the payload extends that frame: small writes of one
-    /// stream that queue up behind a send leave as one frame. Returns false when the link is closed.
+    /// Queues DATA (the caller has taken the credit, at most <paramref name="maxPayload"/>). When the last queued
+    /// frame is still this stream's DATA and the sum fits <paramref name="maxPayload"/> (the writer's chunk size:
+    /// MaxDataChunk, or SoloDataChunk while it is alone on the link), the payload extends that frame: small writes
+    /// of one stream that queue up behind a send leave as one frame. Returns false when the link is closed.
     /// </summary>
-    public bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload)
+    public bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload, int maxPayload)
     {
         var length = (int)payload.Length;
         lock (_writeSync)
@@ -97,7 +98,7 @@ internal sealed class MuxSendScheduler
             }
             var all = CollectionsMarshal.AsSpan(_ordered);
             var grown = false;
-            if (_growStream == streamId && all.Length > 0 && _growLength + length <= _options.MaxDataChunk)
+            if (_growStream == streamId && all.Length > 0 && _growLength + length <= maxPayload)
             {
                 ref var tail = ref all[^1];
                 if (tail.Array.Length - tail.Length >= length)

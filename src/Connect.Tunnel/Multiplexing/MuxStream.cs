@@ -175,8 +175,8 @@ public sealed class MuxStream : Stream
         WriteAsync(new ReadOnlySequence<byte>(buffer), cancellationToken);
 
     /// <summary>
-    /// Writes a multi-segment buffer (a pipe's read result) as DATA frames of up to MaxDataChunk each, packing
-    /// segments together instead of one frame per segment.
+    /// Writes a multi-segment buffer (a pipe's read result) as DATA frames of up to the link's current chunk size each
+    /// (<see cref="TunnelMux.DataChunk"/>), packing segments together instead of one frame per segment.
     /// </summary>
     public async ValueTask WriteAsync(ReadOnlySequence<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -184,6 +184,7 @@ public sealed class MuxStream : Stream
         {
             ValueTask? wait = null;
             var take = 0;
+            var chunk = 0;
             lock (_sync)
             {
                 if (_reset is not null)
@@ -196,7 +197,8 @@ public sealed class MuxStream : Stream
                 }
                 if (_sendCredit > 0)
                 {
-                    take = (int)Math.Min(Math.Min(buffer.Length, _sendCredit), _mux.Options.MaxDataChunk);
+                    chunk = _mux.DataChunk;
+                    take = (int)Math.Min(Math.Min(buffer.Length, _sendCredit), chunk);
                     _sendCredit -= take;
                 }
                 else
@@ -209,7 +211,7 @@ public sealed class MuxStream : Stream
                 await w.ConfigureAwait(false);
                 continue;
             }
-            if (!_mux.EnqueueData(Id, buffer.Slice(0, take)))
+            if (!_mux.EnqueueData(Id, buffer.Slice(0, take), chunk))
             {
                 throw LinkLostException();
             }
@@ -227,6 +229,7 @@ public sealed class MuxStream : Stream
     internal async ValueTask<int> WriteFromAsync(Func<Memory<byte>, CancellationToken, ValueTask<int>> read, CancellationToken cancellationToken)
     {
         int room;
+        int chunk;
         while (true)
         {
             ValueTask? wait = null;
@@ -244,8 +247,9 @@ public sealed class MuxStream : Stream
                 // chunk of credit: reading whatever sliver is left at the end of the window would turn one socket read,
                 // one frame and one message into several (measured: +30% syscalls on the agent). The peer grants credit
                 // back every InitialWindow/4 consumed, so with at most half the window wanted it always comes.
-                room = (int)Math.Min(_sendCredit, _mux.Options.MaxDataChunk);
-                if (room < Math.Min(_mux.Options.MaxDataChunk, ProtocolLimits.InitialWindow / 2))
+                chunk = _mux.DataChunk;
+                room = (int)Math.Min(_sendCredit, chunk);
+                if (room < Math.Min(chunk, ProtocolLimits.InitialWindow / 2))
                 {
                     wait = _creditWaiter.Arm(cancellationToken);
                 }
@@ -256,8 +260,8 @@ public sealed class MuxStream : Stream
             }
             await w.ConfigureAwait(false);
         }
-        // Header plus payload within MaxDataChunk: the pool's bucket stays the size of the splice buffer this replaces.
-        var payload = Math.Min(room, _mux.Options.MaxDataChunk - ProtocolLimits.HeaderSize);
+        // Header plus payload within the chunk: the block fills one pool bucket (32 KiB, 64 KiB alone on the link).
+        var payload = Math.Min(room, chunk - ProtocolLimits.HeaderSize);
         var block = ArrayPool<byte>.Shared.Rent(ProtocolLimits.HeaderSize + payload);
         var handedOver = false;
         try
@@ -347,8 +351,12 @@ public sealed class MuxStream : Stream
         _opened.TrySetException(new StreamOpenException(code, reason));
     }
 
-    /// <summary>Takes a DATA payload; returns a violation when the peer broke the window (a link error).</summary>
-    internal string? OnData(ReadOnlySpan<byte> payload, out bool dataAfterFin)
+    /// <summary>
+    /// Takes a DATA payload; returns a violation when the peer broke the window (a link error). <paramref name="owned"/>,
+    /// when not null, is a pooled array holding the payload at its start (the read loop received it there): the stream
+    /// keeps it as a segment instead of copying the payload, and sets it to null; else the caller still owns it.
+    /// </summary>
+    internal string? OnData(ReadOnlySpan<byte> payload, out bool dataAfterFin, ref byte[]? owned)
     {
         dataAfterFin = false;
         lock (_sync)
@@ -367,7 +375,13 @@ public sealed class MuxStream : Stream
                 return $"stream {Id}: DATA of {payload.Length} bytes exceeds the remaining window of {_receiveWindow}";
             }
             _receiveWindow -= payload.Length;
-            if (_tail is { } tail && tail.Array.Length - tail.Count >= payload.Length)
+            if (owned is not null)
+            {
+                // Kept as it is: the array is the pool bucket of the frame's size, as a segment rented here would be.
+                _segments.Enqueue(_tail = new Segment(owned, payload.Length));
+                owned = null;
+            }
+            else if (_tail is { } tail && tail.Array.Length - tail.Count >= payload.Length)
             {
                 payload.CopyTo(tail.Array.AsSpan(tail.Count));
                 tail.Count += payload.Length;

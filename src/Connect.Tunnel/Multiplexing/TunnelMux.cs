@@ -30,11 +30,14 @@ public sealed class TunnelMux : IAsyncDisposable
     private long _bytesIn;
     private long _streamsOpened;
     private long _resetsReceived;
+    private long _directDataFrames;
     private bool _goAwaySent;
     private bool _idsExhausted;
     private bool _goAwayReceived;
     private LinkCloseInfo? _closeInfo;
     private int _started;
+    // _streams.Count, written under _sync and read without it by writers choosing their frame size (DataChunk).
+    private int _streamCount;
 
     public TunnelMux(IFrameTransport transport, MuxOptions options)
     {
@@ -64,6 +67,19 @@ public sealed class TunnelMux : IAsyncDisposable
 
     public int ActiveStreams { get { lock (_sync) { return _streams.Count; } } }
 
+    /// <summary>
+    /// Largest DATA payload a writer should send now: <see cref="MuxOptions.SoloDataChunk"/> while at most one stream
+    /// is open (bulk), else <see cref="MuxOptions.MaxDataChunk"/> (the fairness quantum between streams).
+    /// </summary>
+    internal int DataChunk
+    {
+        get
+        {
+            var chunk = Options.MaxDataChunk;
+            return Volatile.Read(ref _streamCount) <= 1 ? Math.Min(Math.Max(chunk, Options.SoloDataChunk), ProtocolLimits.MaxFramePayload) : chunk;
+        }
+    }
+
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
     public long BytesIn => Interlocked.Read(ref _bytesIn);
@@ -72,6 +88,9 @@ public sealed class TunnelMux : IAsyncDisposable
     public long ResetsReceived => Interlocked.Read(ref _resetsReceived);
 
     public long BytesOut => _send.BytesOut;
+
+    /// <summary>DATA frames whose payload the read loop received straight into the array the stream kept (no copy).</summary>
+    internal long DirectDataFrames => Interlocked.Read(ref _directDataFrames);
 
     /// <summary>PINGs this side has sent, and those it skipped because the peer was pinging (<see cref="MuxOptions.SkipPingWhilePeerPings"/>).</summary>
     public (long Sent, long Skipped) Pings => (_keepAlive.PingsSent, _keepAlive.PingsSkipped);
@@ -166,6 +185,7 @@ public sealed class TunnelMux : IAsyncDisposable
             }
             stream = new MuxStream(this, id, target, locallyOpened: true);
             _streams.Add(id, stream);
+            Volatile.Write(ref _streamCount, _streams.Count);
             // Queued under the lock that took the id: the peer requires OPEN ids to increase, so
             // two concurrent opens must not put their OPEN frames on the wire out of order.
             _send.EnqueuePriority(FrameCodec.EncodeOpen(id, target), wake: false);
@@ -261,15 +281,27 @@ public sealed class TunnelMux : IAsyncDisposable
         await CloseAsync(CloseCodes.Normal, "disposed").ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Smallest DATA payload the read loop receives straight into a buffer of its own that the stream then keeps
+    /// (message-based transports, with <see cref="MuxOptions.ReceiveDataDirect"/>): one copy per byte less on the receive path than receiving it into the loop's
+    /// buffer and copying it into the stream's segment. Smaller frames are still packed into shared segments.
+    /// </summary>
+    internal const int DirectReceiveMinPayload = 16 * 1024;
+
     private async Task<LinkCloseInfo> ReadLoopAsync()
     {
         var frameBufferSize = ProtocolLimits.HeaderSize + ProtocolLimits.MaxFramePayload;
+        var direct = _transport.IsMessageBased && Options.ReceiveDataDirect;
         byte[]? buffer = null;
         var filled = 0;
         long messageBytes = 0;
         // Receives take no token: the loop ends when the transport closes or is aborted (CloseAsync, keep-alive silence,
         // a failed send), never by _stop, which is cancelled only after this loop has returned. A token here would cost
         // every idle link two callback registrations (the WebSocket's and the pipe's) for the whole wait.
+
+        // True after a DATA frame was received straight into its own buffer: a bulk sender's next frame is probably
+        // one too, so receive only its header into the loop's buffer and its payload straight into the stream's.
+        var headerOnly = false;
         try
         {
             while (true)
@@ -290,7 +322,8 @@ public sealed class TunnelMux : IAsyncDisposable
                     buffer = ArrayPool<byte>.Shared.Rent(frameBufferSize);
                 }
 
-                var result = await _transport.ReceiveAsync(buffer.AsMemory(filled), CancellationToken.None).ConfigureAwait(false);
+                var want = headerOnly && filled < ProtocolLimits.HeaderSize ? ProtocolLimits.HeaderSize - filled : buffer.Length - filled;
+                var result = await _transport.ReceiveAsync(buffer.AsMemory(filled, want), CancellationToken.None).ConfigureAwait(false);
                 if (result.Closed)
                 {
                     return filled > 0 && !_transport.IsMessageBased
@@ -311,23 +344,40 @@ public sealed class TunnelMux : IAsyncDisposable
                 }
 
                 var offset = 0;
+                var endOfMessage = result.EndOfMessage;
                 while (offset < filled)
                 {
                     var status = FrameCodec.TryDecode(buffer.AsMemory(offset, filled - offset), ProtocolLimits.MaxFramePayload, out var frame, out var consumed, out var violation);
                     if (status == DecodeStatus.NeedMore)
                     {
+                        if (direct && !endOfMessage && filled - offset >= ProtocolLimits.HeaderSize && IsLargeData(buffer.AsSpan(offset, ProtocolLimits.HeaderSize), out var streamId, out var length))
+                        {
+                            // A large DATA frame whose payload has not all arrived: receive the rest straight into the
+                            // array the stream will keep (the part already here is copied once, as before).
+                            var (outcome, endedMessage) = await ReceiveDataDirectAsync(buffer.AsMemory(offset + ProtocolLimits.HeaderSize, filled - offset - ProtocolLimits.HeaderSize), streamId, length, messageBytes).ConfigureAwait(false);
+                            if (outcome is not null)
+                            {
+                                return outcome;
+                            }
+                            messageBytes = endedMessage < 0 ? messageBytes + (length - (filled - offset - ProtocolLimits.HeaderSize)) : 0;
+                            offset = filled;
+                            endOfMessage = endedMessage == 0;
+                            headerOnly = true;
+                        }
                         break;
                     }
                     if (status == DecodeStatus.Violation)
                     {
                         return Violation(violation!);
                     }
-                    var problem = Dispatch(frame);
+                    byte[]? none = null;
+                    var problem = Dispatch(frame, ref none);
                     if (problem is not null)
                     {
                         return Violation(problem);
                     }
                     offset += consumed;
+                    headerOnly = false;
                 }
 
                 var remaining = filled - offset;
@@ -336,7 +386,7 @@ public sealed class TunnelMux : IAsyncDisposable
                     Buffer.BlockCopy(buffer, offset, buffer, 0, remaining);
                 }
                 filled = remaining;
-                if (result.EndOfMessage && _transport.IsMessageBased)
+                if (endOfMessage && _transport.IsMessageBased)
                 {
                     if (filled > 0)
                     {
@@ -355,6 +405,66 @@ public sealed class TunnelMux : IAsyncDisposable
         }
     }
 
+    private static bool IsLargeData(ReadOnlySpan<byte> header, out uint streamId, out int length)
+    {
+        streamId = BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
+        var payload = BinaryPrimitives.ReadUInt32BigEndian(header[5..]);
+        // TryDecode has already refused a length over the limit; stream id 0 is left to it too (a violation once complete).
+        length = (int)Math.Min(payload, int.MaxValue);
+        return (FrameType)header[0] == FrameType.Data && streamId != 0 && payload >= DirectReceiveMinPayload && payload <= ProtocolLimits.MaxFramePayload;
+    }
+
+    /// <summary>
+    /// Completes one DATA frame by receiving its payload straight into a pooled array that the stream keeps as a
+    /// segment (no copy from the loop's buffer). Returns how the link ends, or null and whether the message ended
+    /// with the frame (0: it did, -1: more of the message follows).
+    /// </summary>
+    private async ValueTask<(LinkCloseInfo? Outcome, int EndedMessage)> ReceiveDataDirectAsync(ReadOnlyMemory<byte> head, uint streamId, int length, long messageBytes)
+    {
+        byte[]? payload = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            head.CopyTo(payload);
+            var got = head.Length;
+            var endOfMessage = false;
+            while (got < length)
+            {
+                var result = await _transport.ReceiveAsync(payload.AsMemory(got, length - got), CancellationToken.None).ConfigureAwait(false);
+                if (result.Closed)
+                {
+                    return (PeerClosed(result), 0);
+                }
+                if (result.IsText)
+                {
+                    return (Violation(new FrameViolation(CloseCodes.UnsupportedData, "text messages are not part of connect.v1; send binary frames")), 0);
+                }
+                _keepAlive.Touch();
+                Interlocked.Add(ref _bytesIn, result.Count);
+                got += result.Count;
+                messageBytes += result.Count;
+                if (messageBytes > Options.MaxMessageSize)
+                {
+                    return (Violation(new FrameViolation(CloseCodes.MessageTooBig, $"message larger than {Options.MaxMessageSize} bytes")), 0);
+                }
+                endOfMessage = result.EndOfMessage;
+                if (endOfMessage && got < length)
+                {
+                    return (Violation(new FrameViolation(CloseCodes.ProtocolError, "a message ended inside a frame")), 0);
+                }
+            }
+            Interlocked.Increment(ref _directDataFrames);
+            var problem = Dispatch(new Frame(FrameType.Data, streamId, payload.AsMemory(0, length)), ref payload);
+            return problem is not null ? (Violation(problem), 0) : (null, endOfMessage ? 0 : -1);
+        }
+        finally
+        {
+            if (payload is not null)
+            {
+                ArrayPool<byte>.Shared.Return(payload);
+            }
+        }
+    }
+
     private LinkCloseInfo PeerClosed(TransportReceiveResult result) =>
         new(result.CloseCode ?? CloseCodes.Normal, result.CloseReason ?? "closed by peer", ByPeer: true);
 
@@ -369,8 +479,12 @@ public sealed class TunnelMux : IAsyncDisposable
         return info;
     }
 
-    /// <summary>Applies one frame; returns a violation that closes the link, or null.</summary>
-    private FrameViolation? Dispatch(in Frame frame)
+    /// <summary>
+    /// Applies one frame; returns a violation that closes the link, or null. <paramref name="owned"/>, when not null,
+    /// is a pooled array that holds a DATA frame's payload at its start: the stream keeps it (and sets it to null)
+    /// instead of copying the payload; otherwise the caller returns it to the pool.
+    /// </summary>
+    private FrameViolation? Dispatch(in Frame frame, ref byte[]? owned)
     {
         switch (frame.Type)
         {
@@ -432,7 +546,7 @@ public sealed class TunnelMux : IAsyncDisposable
                     stream.Reset(ResetCode.ProtocolError, "DATA before OPEN_OK");
                     return null;
                 }
-                var windowProblem = stream.OnData(frame.Payload.Span, out var afterFin);
+                var windowProblem = stream.OnData(frame.Payload.Span, out var afterFin, ref owned);
                 if (windowProblem is not null)
                 {
                     return new FrameViolation(CloseCodes.ProtocolError, windowProblem);
@@ -500,6 +614,7 @@ public sealed class TunnelMux : IAsyncDisposable
             else
             {
                 _streams.Add(id, stream);
+                Volatile.Write(ref _streamCount, _streams.Count);
             }
         }
         if (refusal is not null)
@@ -520,6 +635,7 @@ public sealed class TunnelMux : IAsyncDisposable
         lock (_sync)
         {
             removed = _streams.Remove(stream.Id);
+            Volatile.Write(ref _streamCount, _streams.Count);
             retire = removed && _idsExhausted && _streams.Count == 0;
         }
         if (removed)
@@ -561,8 +677,8 @@ public sealed class TunnelMux : IAsyncDisposable
         _send.EnqueuePriority(frame);
     }
 
-    /// <summary>Queues DATA (the caller has taken the credit, at most MaxDataChunk); false when the link is closed.</summary>
-    internal bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload) => _send.EnqueueData(streamId, payload);
+    /// <summary>Queues DATA (the caller has taken the credit, at most <paramref name="maxPayload"/>, its <see cref="DataChunk"/>); false when the link is closed.</summary>
+    internal bool EnqueueData(uint streamId, in ReadOnlySequence<byte> payload, int maxPayload) => _send.EnqueueData(streamId, payload, maxPayload);
 
     /// <summary>Queues a pooled block that holds one whole DATA frame; the scheduler owns (and returns) it from here on, queued or not.</summary>
     internal bool EnqueueDataBlock(uint streamId, byte[] block, int length) => _send.EnqueueDataBlock(streamId, block, length);
