@@ -89,7 +89,15 @@ public sealed class AgentProcessTests
         await tunnel.Stream.WriteAsync("request body"u8.ToArray());
 
         await agent.SignalAsync(signal);
-        await Eventually.UntilAsync(() => agent.Output.Contains("stopping: no new streams") || agent.Process.HasExited, "the agent draining", Bound);
+        try
+        {
+            await Eventually.UntilAsync(() => agent.Output.Contains("stopping: no new streams") || agent.Process.HasExited, "the agent draining", Bound);
+        }
+        catch (TimeoutException e)
+        {
+            // Failed once in a loaded CI run with nothing else to go on: say what the agent had printed by then.
+            throw new TimeoutException($"{e.Message}; the agent's output:\n{agent.Output}", e);
+        }
         Assert.False(agent.Process.HasExited, $"the agent exited before the stream finished:\n{agent.Output}");
 
         // The open stream still completes: FIN goes through, the reply comes back.
